@@ -1,0 +1,60 @@
+"""The application factory: settings in, a ready ``web.Application`` out (storage, service, sweeper, routes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from server import served
+from server.keys import SETTINGS, STORAGE, UPLOADS
+from server.middleware import cors_middleware, error_middleware
+from server.settings import Settings
+from server.storage.local import LocalStorage
+from server.uploads import handlers as upload_handlers
+from server.uploads.service import UploadService
+
+log = logging.getLogger(__name__)
+
+
+async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    await app[STORAGE].open()
+    yield
+    await app[STORAGE].close()
+
+
+async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Expire abandoned uploads in the background, every ``sweep_interval_seconds``."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await app[UPLOADS].sweep()
+            except Exception:  # a failed sweep must not stop the next one
+                log.exception("sweep failed")
+            await asyncio.sleep(app[SETTINGS].sweep_interval_seconds)
+
+    task = asyncio.create_task(loop(), name="upload-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[cors_middleware, error_middleware],
+        client_max_size=settings.max_handshake_bytes,  # bounds request.read(); chunks are streamed
+    )
+    storage = LocalStorage(settings.data_dir, fsync=settings.fsync)
+    app[SETTINGS] = settings
+    app[STORAGE] = storage
+    app[UPLOADS] = UploadService(storage, settings)
+    app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(_sweeper_ctx)
+    app.add_routes(upload_handlers.routes)
+    app.add_routes(served.routes)
+    return app

@@ -1,0 +1,81 @@
+"""The error catalogue: every error the server can answer, as a value with a code, a status and a message.
+
+Handlers and services raise ``ApiError(kind, detail)``; one middleware (``server.middleware``) renders it.
+API answers keep the seed's envelope ``{code, msg, data}`` where ``code`` equals the HTTP status, plus an
+``error`` field with the stable machine-readable name (the seed's client ignores fields it does not know).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    status: int
+    message: str  # default human text; a raise site may give a more specific one
+
+
+class E(Enum):
+    """The catalogue. The member name is the stable ``error`` field sent to clients."""
+
+    # The seed's own answer for a request without a file id, word for word.
+    MISSING_FILE_ID = ErrorKind(403, "请携带文件编号")
+    BAD_JSON = ErrorKind(400, "the body is not valid JSON")
+    BAD_FORM = ErrorKind(400, "the body is not a valid multipart/form-data form")
+    BAD_FIELD = ErrorKind(400, "a field is missing or has the wrong type")
+    BAD_FILE_ID = ErrorKind(400, "fileId must be 32 hexadecimal digits (the file's MD5)")
+    BAD_CHUNK_ID = ErrorKind(400, "chunkId must be the chunk's MD5 (32 hex digits) followed by its index")
+    BAD_EXT = ErrorKind(400, "ext must be empty or a dot followed by at most 15 safe characters")
+    BAD_NAME = ErrorKind(400, "name must be a plain file name")
+    UNKNOWN_UPLOAD = ErrorKind(404, "no upload in progress for this fileId: send the handshake first")
+    UNKNOWN_CHUNK = ErrorKind(409, "this chunkId is not in the file's chunk list")
+    CHUNK_LIST_CONFLICT = ErrorKind(409, "an upload of this file with another chunk list is in progress")
+    CHUNK_MISMATCH = ErrorKind(422, "the chunk's bytes do not match its chunkId; send it again")
+    FILE_MISMATCH = ErrorKind(422, "the assembled file does not match fileId; the upload was discarded")
+    CHUNK_TOO_LARGE = ErrorKind(413, "the chunk is larger than the server accepts")
+    FILE_TOO_LARGE = ErrorKind(413, "the file is larger than the server accepts")
+    TOO_MANY_CHUNKS = ErrorKind(413, "the file has more chunks than the server accepts")
+    BODY_TOO_LARGE = ErrorKind(413, "the request body is larger than the server accepts")
+    TOO_MANY_UPLOADS = ErrorKind(429, "too many uploads are in progress; try again later")
+    BAD_REQUEST = ErrorKind(400, "bad request")
+    NOT_FOUND = ErrorKind(404, "not found")
+    METHOD_NOT_ALLOWED = ErrorKind(405, "method not allowed")
+    ORIGIN_NOT_ALLOWED = ErrorKind(403, "this origin is not allowed to use the API")
+    INTERNAL = ErrorKind(500, "internal server error")
+
+    @property
+    def status(self) -> int:
+        return self.value.status
+
+    @property
+    def message(self) -> str:
+        return self.value.message
+
+
+class ApiError(Exception):
+    """An error answer: a catalogue entry and, optionally, a message more specific than its default."""
+
+    def __init__(self, kind: E, msg: str | None = None) -> None:
+        self.kind = kind
+        self.msg = msg if msg is not None else kind.message
+        super().__init__(f"{kind.name}: {self.msg}")
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    @classmethod
+    def from_status(cls, status: int, reason: str) -> ApiError:
+        """An error for a bare HTTP status raised by aiohttp itself (router 404/405, body limits)."""
+        kind = _BY_STATUS.get(status, E.BAD_REQUEST)
+        # aiohttp's 413 text says which limit was hit; its 404/405 texts say less than ours.
+        return cls(kind, reason if kind in (E.BODY_TOO_LARGE, E.BAD_REQUEST) else kind.message)
+
+    def envelope(self) -> dict[str, object]:
+        return {"code": self.status, "msg": self.msg, "data": None, "error": self.kind.name}
+
+
+_PLAIN = (E.BODY_TOO_LARGE, E.NOT_FOUND, E.METHOD_NOT_ALLOWED, E.INTERNAL)
+_BY_STATUS = {kind.status: kind for kind in _PLAIN}

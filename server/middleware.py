@@ -1,0 +1,77 @@
+"""Middlewares: CORS for the API and the files (outermost), then the one place errors become answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from server import envelope
+from server.errors import ApiError, E
+from server.keys import SETTINGS
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CORS_PATHS = ("/api/", "/upload/", "/download/")
+ALLOWED_METHODS = "GET, HEAD, POST, OPTIONS"
+ALLOWED_HEADERS = (
+    "Content-Type, Range, If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since"
+)
+EXPOSED_HEADERS = "Content-Range, Content-Disposition, Content-Length, Accept-Ranges, ETag, Last-Modified"
+
+
+def _origin_allowed(request: web.Request, origin: str) -> bool:
+    allowed = request.app[SETTINGS].cors_origins
+    own = f"{request.scheme}://{request.host}"
+    return "*" in allowed or origin.rstrip("/") in allowed or origin == own
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """CORS (Fetch standard): pages on other origins may call the API if the allow-list admits them."""
+    origin = request.headers.get("Origin")
+    if origin is None or not request.path.startswith(CORS_PATHS):
+        return await handler(request)
+    if not _origin_allowed(request, origin):
+        # Refused server-side too, so a disallowed page cannot even store data through a simple request.
+        return envelope.error(ApiError(E.ORIGIN_NOT_ALLOWED, f"origin {origin} is not allowed to use this server"))
+    permissive = "*" in request.app[SETTINGS].cors_origins
+    headers = {"Access-Control-Allow-Origin": "*" if permissive else origin}
+    if not permissive:
+        headers["Vary"] = "Origin"
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        # A preflight: answer it here, whatever route it is for.
+        headers |= {
+            "Access-Control-Allow-Methods": ALLOWED_METHODS,
+            "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", ALLOWED_HEADERS),
+            "Access-Control-Max-Age": "600",
+        }
+        return web.Response(status=204, headers=headers)
+    headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(headers)
+        raise
+    response.headers.update(headers)
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every error as the seed's envelope: ``ApiError``s, aiohttp's own 4xx, and (logged) crashes."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return envelope.error(err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        keep = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+        return envelope.error(ApiError.from_status(exc.status, exc.text or exc.reason), headers=keep)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return envelope.error(ApiError(E.INTERNAL, "internal server error; it has been logged"))

@@ -1,0 +1,121 @@
+"""Server settings: one frozen dataclass, filled from command-line flags and ``RT_*`` environment variables.
+
+Every flag has an environment variable of the same name (``--max-chunk-bytes`` <-> ``RT_MAX_CHUNK_BYTES``);
+a flag given on the command line wins over the environment, which wins over the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+ENV_PREFIX = "RT_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    downloads_dir: Path | None = None  # default: <data_dir>/downloads
+    public_url: str = ""  # base for absolute URLs in answers; default: taken from the request
+    # Origins allowed to call the API cross-origin. "*" (the default) allows any origin: the seed's page
+    # runs on another origin than the API and must keep working out of the box.
+    cors_origins: tuple[str, ...] = ("*",)
+    max_chunk_bytes: int = 8 * MiB
+    max_file_bytes: int = 16 * GiB
+    max_chunks_per_file: int = 20_000
+    max_uploads_in_progress: int = 1_000
+    upload_ttl_seconds: float = 24 * 3600.0
+    sweep_interval_seconds: float = 600.0
+    fsync: bool = True  # fsync chunks and assembled files before they count as stored
+    log_level: str = "INFO"
+
+    @property
+    def downloads_path(self) -> Path:
+        return self.downloads_dir if self.downloads_dir is not None else self.data_dir / "downloads"
+
+    @property
+    def max_handshake_bytes(self) -> int:
+        """Largest handshake body that can be valid: every chunk id is at most 32 hex + 5 digits, quoted."""
+        return 64 * 1024 + self.max_chunks_per_file * 48
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (1/0, true/false, yes/no, on/off), got {text!r}")
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+# flag name -> (parser, help text). The dataclass field is the flag name with dashes turned to underscores.
+_FLAGS: dict[str, tuple[object, str]] = {
+    "host": (str, "address to listen on"),
+    "port": (int, "TCP port (0 picks a free one; the URL is logged)"),
+    "data-dir": (Path, "where uploads, chunks and the SQLite database live"),
+    "downloads-dir": (Path, "folder served at /download/ (default: <data-dir>/downloads)"),
+    "public-url": (str, "base URL used in answers, e.g. https://files.example.com (default: from request)"),
+    "cors-origins": (_origins, "comma-separated origins allowed to call the API, or * for any"),
+    "max-chunk-bytes": (_positive_int, "largest accepted chunk, in bytes"),
+    "max-file-bytes": (_positive_int, "largest accepted file, in bytes"),
+    "max-chunks-per-file": (_positive_int, "most chunks one file may have"),
+    "max-uploads-in-progress": (_positive_int, "most unfinished uploads kept at once"),
+    "upload-ttl-seconds": (_positive_float, "unfinished uploads untouched this long expire"),
+    "sweep-interval-seconds": (_positive_float, "how often expired uploads are swept"),
+    "fsync": (_bool, "fsync data before it counts as stored (true/false)"),
+    "log-level": (str, "logging level (DEBUG, INFO, WARNING, ...)"),
+}
+
+
+def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from flags, then ``RT_*`` environment variables, then defaults."""
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="Resumable file transfer server (uploads in chunks, downloads with ranges).",
+        epilog="Each flag can also be set by an environment variable: RT_ + the flag in capitals with "
+        "underscores, e.g. RT_MAX_CHUNK_BYTES.",
+    )
+    defaults = Settings()
+    for flag, (kind, help_text) in _FLAGS.items():
+        name = flag.replace("-", "_")
+        env_name = ENV_PREFIX + name.upper()
+        default = getattr(defaults, name)
+        if env_name in environ:
+            try:
+                default = kind(environ[env_name])  # type: ignore[operator]
+            except (ValueError, argparse.ArgumentTypeError) as exc:
+                parser.error(f"{env_name}: {exc}")
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        parser.add_argument(
+            f"--{flag}", type=kind, default=default, help=f"{help_text} [{env_name}; default: {shown}]"
+        )
+    args = parser.parse_args(argv)
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in vars(args).items() if k in known})

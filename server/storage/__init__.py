@@ -1,0 +1,1 @@
+"""Storage backends behind one small contract (``base.Storage``); ``local`` is the embedded default."""

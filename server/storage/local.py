@@ -1,0 +1,265 @@
+"""The embedded default backend: files on the local disk, bookkeeping in SQLite.
+
+Layout under the data dir::
+
+    meta.sqlite3            uploads, stored chunks, published files and their names (WAL mode)
+    tmp/                    spooled chunks and assemblies in progress; emptied at start-up
+    chunks/<fileId>/<i>     chunk i of an upload in progress
+    files/<fileId>          published files, named by their MD5
+
+Crash safety (``kill -9`` at any moment): bytes are written to ``tmp/`` first, fsynced, then renamed into
+place, and only then recorded in SQLite. A row therefore always points at complete bytes; bytes without a row
+are simply asked for again. A published file is visible only once its row in ``files`` exists, which is
+written after the rename into ``files/``. SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit
+survives the death of the process (not necessarily of the machine, which loses at most the last commits).
+SQLite calls are short and run on the event loop; file copies, hashing and fsync run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from server.storage.base import Assembly, ChunkSpool, FileName, StoredFile, UploadRecord
+
+COPY_BUFFER = 1024 * 1024
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    file_id    TEXT PRIMARY KEY,
+    chunk_ids  TEXT NOT NULL,        -- chunk ids in file order, comma-separated
+    size       INTEGER,              -- declared size, if any
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    file_id TEXT NOT NULL,
+    idx     INTEGER NOT NULL,
+    size    INTEGER NOT NULL,
+    PRIMARY KEY (file_id, idx)
+);
+CREATE TABLE IF NOT EXISTS files (
+    file_id    TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS names (
+    file_id TEXT NOT NULL,
+    ext     TEXT NOT NULL,
+    name    TEXT,
+    PRIMARY KEY (file_id, ext)
+);
+CREATE INDEX IF NOT EXISTS uploads_by_age ON uploads (updated_at);
+"""
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalSpool:
+    """A chunk being received, in ``tmp/``. Writes are small and go to the page cache; ``seal`` fsyncs."""
+
+    def __init__(self, path: Path, fsync: bool) -> None:
+        self.path = path
+        self._fsync = fsync
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in seal/discard
+
+    async def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    async def seal(self) -> None:
+        self._file.flush()
+        if self._fsync:
+            await asyncio.to_thread(os.fsync, self._file.fileno())
+        self._file.close()
+
+    async def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class LocalStorage:
+    def __init__(self, data_dir: Path, *, fsync: bool = True) -> None:
+        self.root = data_dir
+        self.tmp = data_dir / "tmp"
+        self.chunks = data_dir / "chunks"
+        self.files = data_dir / "files"
+        self.fsync = fsync
+        self._db: sqlite3.Connection | None = None
+
+    # -- life cycle -------------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        for folder in (self.root, self.chunks, self.files):
+            folder.mkdir(parents=True, exist_ok=True)
+        # Whatever is in tmp/ was being written when the process stopped: never complete, never visible.
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir()
+        db = sqlite3.connect(self.root / "meta.sqlite3", isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("LocalStorage.open() was not called")
+        return self._db
+
+    # -- published files --------------------------------------------------------------------------------------
+
+    async def get_file(self, file_id: str) -> StoredFile | None:
+        row = self.db.execute("SELECT size, created_at FROM files WHERE file_id = ?", (file_id,)).fetchone()
+        if row is None:
+            return None
+        return StoredFile(file_id, row[0], row[1], self.files / file_id)
+
+    async def get_name(self, file_id: str, ext: str) -> FileName | None:
+        row = self.db.execute("SELECT name FROM names WHERE file_id = ? AND ext = ?", (file_id, ext)).fetchone()
+        return None if row is None else FileName(file_id, ext, row[0])
+
+    async def add_name(self, file_id: str, ext: str, name: str | None) -> None:
+        self.db.execute(
+            "INSERT INTO names (file_id, ext, name) VALUES (?, ?, ?) "
+            "ON CONFLICT (file_id, ext) DO UPDATE SET name = coalesce(names.name, excluded.name)",
+            (file_id, ext, name),
+        )
+
+    async def read_file(self, file: StoredFile, start: int, length: int) -> AsyncIterator[bytes]:
+        assert file.path is not None
+        with open(file.path, "rb") as handle:
+            handle.seek(start)
+            while length > 0:
+                data = await asyncio.to_thread(handle.read, min(length, COPY_BUFFER))
+                if not data:
+                    break
+                length -= len(data)
+                yield data
+
+    # -- uploads in progress ----------------------------------------------------------------------------------
+
+    async def get_upload(self, file_id: str) -> UploadRecord | None:
+        row = self.db.execute(
+            "SELECT chunk_ids, size, created_at, updated_at FROM uploads WHERE file_id = ?", (file_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        chunk_ids = tuple(row[0].split(",")) if row[0] else ()
+        return UploadRecord(file_id, chunk_ids, row[1], row[2], row[3])
+
+    async def put_upload(self, record: UploadRecord) -> None:
+        with self.db:  # one transaction
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (record.file_id,))
+            self.db.execute(
+                "INSERT OR REPLACE INTO uploads (file_id, chunk_ids, size, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (record.file_id, ",".join(record.chunk_ids), record.size, record.created_at, record.updated_at),
+            )
+        await asyncio.to_thread(shutil.rmtree, self.chunks / record.file_id, True)
+        (self.chunks / record.file_id).mkdir(exist_ok=True)
+
+    async def touch_upload(self, file_id: str, now: float) -> None:
+        self.db.execute("UPDATE uploads SET updated_at = ? WHERE file_id = ?", (now, file_id))
+
+    async def count_uploads(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM uploads").fetchone()[0])
+
+    async def stored_chunks(self, file_id: str) -> dict[int, int]:
+        rows = self.db.execute("SELECT idx, size FROM chunks WHERE file_id = ?", (file_id,))
+        return dict(rows.fetchall())
+
+    async def new_spool(self) -> ChunkSpool:
+        return LocalSpool(self.tmp / f"{uuid.uuid4().hex}.chunk", self.fsync)
+
+    async def store_chunk(self, file_id: str, index: int, spool: ChunkSpool, size: int) -> bool:
+        assert isinstance(spool, LocalSpool)
+        if await self.get_upload(file_id) is None:
+            await spool.discard()
+            return False
+        # The rename makes the complete (and, with fsync, durable) bytes appear at once; the row comes after,
+        # so a crash in between only costs sending this chunk again.
+        os.replace(spool.path, self.chunks / file_id / str(index))
+        self.db.execute(
+            "INSERT OR REPLACE INTO chunks (file_id, idx, size) VALUES (?, ?, ?)", (file_id, index, size)
+        )
+        return True
+
+    async def assemble(self, upload: UploadRecord) -> Assembly:
+        target = self.tmp / f"{upload.file_id}.{uuid.uuid4().hex}.assembling"
+        sources = [self.chunks / upload.file_id / str(i) for i in range(len(upload.chunk_ids))]
+        md5, size = await asyncio.to_thread(self._concatenate, sources, target)
+        return Assembly(upload.file_id, md5, size, target)
+
+    def _concatenate(self, sources: list[Path], target: Path) -> tuple[str, int]:
+        digest = hashlib.md5()
+        size = 0
+        buffer = bytearray(COPY_BUFFER)
+        view = memoryview(buffer)
+        with open(target, "wb") as out:
+            for source in sources:
+                with open(source, "rb") as chunk:
+                    while count := chunk.readinto(buffer):
+                        digest.update(view[:count])
+                        out.write(view[:count])
+                        size += count
+            out.flush()
+            if self.fsync:
+                os.fsync(out.fileno())
+        return digest.hexdigest(), size
+
+    async def publish(self, assembly: Assembly) -> StoredFile:
+        assert isinstance(assembly.handle, Path)
+        final = self.files / assembly.file_id
+        os.replace(assembly.handle, final)
+        if self.fsync:
+            await asyncio.to_thread(_fsync_file, self.files)
+        created = os.stat(final).st_mtime
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT OR REPLACE INTO files (file_id, size, created_at) VALUES (?, ?, ?)",
+                (assembly.file_id, assembly.size, created),
+            )
+            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (assembly.file_id,))
+            self.db.execute("DELETE FROM uploads WHERE file_id = ?", (assembly.file_id,))
+        await asyncio.to_thread(shutil.rmtree, self.chunks / assembly.file_id, True)
+        return StoredFile(assembly.file_id, assembly.size, created, final)
+
+    async def discard_assembly(self, assembly: Assembly) -> None:
+        assert isinstance(assembly.handle, Path)
+        assembly.handle.unlink(missing_ok=True)
+
+    async def delete_upload(self, file_id: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            self.db.execute("DELETE FROM uploads WHERE file_id = ?", (file_id,))
+            # Names of a file that was never published go with it.
+            self.db.execute(
+                "DELETE FROM names WHERE file_id = ? AND NOT EXISTS (SELECT 1 FROM files WHERE file_id = ?)",
+                (file_id, file_id),
+            )
+        await asyncio.to_thread(shutil.rmtree, self.chunks / file_id, True)
+
+    async def uploads_untouched_since(self, when: float) -> list[str]:
+        rows = self.db.execute("SELECT file_id FROM uploads WHERE updated_at < ?", (when,))
+        return [row[0] for row in rows.fetchall()]

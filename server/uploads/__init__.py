@@ -1,0 +1,1 @@
+"""The seed's chunked-upload protocol: validation (protocol), decisions (service) and HTTP (handlers)."""

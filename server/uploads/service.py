@@ -1,0 +1,196 @@
+"""The upload service: the seed's chunked-upload protocol over any ``Storage``, safe under concurrency.
+
+Decisions live here, I/O in the storage backend. Every state change of one file (creating its upload,
+recording a chunk, assembling, expiring) happens under that file's lock, so:
+
+- chunks may arrive in any order, in parallel and twice: each is verified against its id, then recorded;
+- assembly happens exactly once, however many requests bring the last chunks or how many clients upload the
+  same file at once: the first one to find nothing missing assembles, the others then find it published;
+- the slow parts (receiving bytes, fsync) happen outside the lock, so parallel chunks do not queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from server.errors import ApiError, E
+from server.settings import Settings
+from server.storage.base import ChunkSpool, Storage, StoredFile, UploadRecord
+from server.uploads.protocol import ChunkId, Handshake
+
+log = logging.getLogger(__name__)
+
+
+class KeyedLocks:
+    """One ``asyncio.Lock`` per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+@dataclass(frozen=True)
+class ReceivedChunk:
+    """A chunk's bytes, spooled and hashed by the HTTP layer, not yet trusted."""
+
+    spool: ChunkSpool
+    md5: str
+    size: int
+
+
+class UploadService:
+    def __init__(self, storage: Storage, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.clock = clock
+        self.locks = KeyedLocks()
+
+    async def handshake(self, hs: Handshake) -> StoredFile | list[str]:
+        """The published file if its content is already stored, else the chunk ids still needed, in order."""
+        await self.storage.add_name(hs.file_id, hs.ext, hs.name)
+        existing = await self.storage.get_file(hs.file_id)
+        if existing is not None:
+            return existing
+        async with self.locks.hold(hs.file_id):
+            existing = await self.storage.get_file(hs.file_id)
+            if existing is not None:  # published while we waited for the lock
+                return existing
+            upload = await self._open_upload(hs)
+            needed = await self._needed(upload)
+            if needed:
+                return needed
+            # Everything is stored (an empty file, or a crash before assembly): finish it now.
+            return await self._assemble(upload)
+
+    async def _open_upload(self, hs: Handshake) -> UploadRecord:
+        now = self.clock()
+        upload = await self.storage.get_upload(hs.file_id)
+        if upload is not None and upload.chunk_ids == hs.chunk_ids:
+            await self.storage.touch_upload(hs.file_id, now)
+            return upload
+        if upload is not None and await self.storage.stored_chunks(hs.file_id):
+            raise ApiError(
+                E.CHUNK_LIST_CONFLICT,
+                "an upload of this file with a different chunk list (another chunk size?) is in progress; "
+                "use the same chunk size or wait until it finishes or expires",
+            )
+        if upload is None and await self.storage.count_uploads() >= self.settings.max_uploads_in_progress:
+            raise ApiError(
+                E.TOO_MANY_UPLOADS,
+                f"{self.settings.max_uploads_in_progress} uploads are in progress, the most this server keeps; "
+                "try again later",
+            )
+        record = UploadRecord(hs.file_id, hs.chunk_ids, hs.size, now, now)
+        await self.storage.put_upload(record)
+        return record
+
+    async def _needed(self, upload: UploadRecord) -> list[str]:
+        stored = await self.storage.stored_chunks(upload.file_id)
+        return [chunk_id for index, chunk_id in enumerate(upload.chunk_ids) if index not in stored]
+
+    async def receive_chunk(self, file_id: str, chunk: ChunkId, data: ReceivedChunk) -> list[str]:
+        """Verify and record one chunk; assemble when it was the last one. Returns the ids still needed."""
+        try:
+            upload = await self._upload_for_chunk(file_id, chunk)
+            if upload is None:  # already published: a late duplicate of a chunk, harmless
+                await data.spool.discard()
+                return []
+            if data.md5 != chunk.md5:
+                raise ApiError(
+                    E.CHUNK_MISMATCH,
+                    f"chunk {chunk.index}: its bytes have MD5 {data.md5}, but chunkId says {chunk.md5}; "
+                    "it was not stored, send it again",
+                )
+            await data.spool.seal()  # fsync outside the lock: parallel chunks do not wait for each other
+        except BaseException:
+            await data.spool.discard()
+            raise
+        async with self.locks.hold(file_id):
+            upload = await self._upload_for_chunk(file_id, chunk)
+            if upload is None:
+                await data.spool.discard()
+                return []
+            stored = await self.storage.stored_chunks(file_id)
+            self._check_size(upload, stored, chunk.index, data.size)
+            if not await self.storage.store_chunk(file_id, chunk.index, data.spool, data.size):
+                raise ApiError(E.UNKNOWN_UPLOAD)
+            await self.storage.touch_upload(file_id, self.clock())
+            needed = await self._needed(upload)
+            if not needed:
+                await self._assemble(upload)
+            return needed
+
+    async def _upload_for_chunk(self, file_id: str, chunk: ChunkId) -> UploadRecord | None:
+        upload = await self.storage.get_upload(file_id)
+        if upload is None:
+            if await self.storage.get_file(file_id) is not None:
+                return None
+            raise ApiError(E.UNKNOWN_UPLOAD, f"no upload in progress for fileId {file_id}: send the handshake first")
+        if chunk.index >= len(upload.chunk_ids) or upload.chunk_ids[chunk.index] != str(chunk):
+            raise ApiError(E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {file_id}")
+        return upload
+
+    def _check_size(self, upload: UploadRecord, stored: dict[int, int], index: int, size: int) -> None:
+        total = size + sum(chunk_size for i, chunk_size in stored.items() if i != index)
+        limit = self.settings.max_file_bytes
+        if total > limit:
+            raise ApiError(E.FILE_TOO_LARGE, f"the chunks add up to more than {limit} bytes, the most accepted")
+        if upload.size is not None and total > upload.size:
+            raise ApiError(
+                E.FILE_TOO_LARGE, f"the chunks add up to more than the {upload.size} bytes the handshake declared"
+            )
+
+    async def _assemble(self, upload: UploadRecord) -> StoredFile:
+        """Called under the file's lock with every chunk stored: verify the whole file, then publish it."""
+        started = time.monotonic()
+        assembly = await self.storage.assemble(upload)
+        problem = None
+        if assembly.md5 != upload.file_id:
+            problem = f"the assembled file has MD5 {assembly.md5}, not the fileId {upload.file_id}"
+        elif upload.size is not None and assembly.size != upload.size:
+            problem = f"the assembled file has {assembly.size} bytes, not the {upload.size} the handshake declared"
+        if problem is not None:
+            await self.storage.discard_assembly(assembly)
+            await self.storage.delete_upload(upload.file_id)
+            raise ApiError(E.FILE_MISMATCH, f"{problem}; the upload was discarded, start it again")
+        stored = await self.storage.publish(assembly)
+        log.info(
+            "assembled %s: %d bytes from %d chunks in %.2fs",
+            upload.file_id,
+            stored.size,
+            len(upload.chunk_ids),
+            time.monotonic() - started,
+        )
+        return stored
+
+    async def sweep(self) -> list[str]:
+        """Forget uploads untouched for longer than the TTL and reclaim their space."""
+        deadline = self.clock() - self.settings.upload_ttl_seconds
+        expired = []
+        for file_id in await self.storage.uploads_untouched_since(deadline):
+            async with self.locks.hold(file_id):
+                upload = await self.storage.get_upload(file_id)
+                if upload is not None and upload.updated_at < deadline:
+                    await self.storage.delete_upload(file_id)
+                    expired.append(file_id)
+        if expired:
+            log.info("expired %d abandoned upload(s)", len(expired))
+        return expired

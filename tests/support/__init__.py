@@ -1,0 +1,1 @@
+"""Shared test support: running the real server as a process, and speaking the seed's protocol to it."""
