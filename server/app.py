@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server import served
+from server import page, served
 from server.keys import SETTINGS, STORAGE, UPLOADS
 from server.middleware import cors_middleware, error_middleware
 from server.settings import Settings
@@ -57,4 +57,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_sweeper_ctx)
     app.add_routes(upload_handlers.routes)
     app.add_routes(served.routes)
+    page.setup(app)
     return app

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from typing import Any
@@ -119,6 +120,8 @@ async def upload_chunk(request: web.Request) -> web.Response:
                     await part.release()  # unknown fields are ignored
         except (ValueError, AssertionError, LookupError) as exc:
             raise ApiError(E.BAD_FORM, f"the multipart form could not be read: {exc}") from None
+        except (ConnectionError, asyncio.IncompleteReadError):
+            raise ApiError(E.INCOMPLETE_BODY) from None  # the client went away mid-body
         file_id, chunk = _parse_ids(fields)
         if received is None:
             raise ApiError(E.BAD_FIELD, "the form has no 'file' part with the chunk's bytes")

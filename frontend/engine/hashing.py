@@ -1,0 +1,131 @@
+"""One streaming pass over a ``FileSource`` that computes the chunk plan (whole-file MD5 + each chunk's MD5).
+
+Memory stays bounded by one block: the file is read block by block (``source.blocks`` when the source can
+stream, else ``source.read`` over consecutive ranges); each block feeds the whole-file digest and the
+current chunk's digest, and the chunk digest is closed at each chunk boundary. No chunk's bytes are kept.
+
+Also here: ``extname`` (the seed's), and the ``ext``/``name`` actually sent to the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import AsyncIterator, Callable
+
+from .chunking import CHUNK_SIZE, Chunk, ChunkPlan, chunk_id, chunk_spans
+from .errors import EngineError, Err
+from .ports import FileSource
+
+MAX_EXT_CHARS = 16  # the server's limit (server/uploads/protocol.py)
+MAX_NAME_CHARS = 255
+
+ProgressFn = Callable[[int], None]
+"""Called with the number of bytes hashed so far, after each block."""
+
+
+def md5_hex(data: bytes | bytearray | memoryview) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def extname(filename: str) -> str:
+    """The seed's ``extname``: from the last '.' (included) to the end, or '' when there is no '.'.
+
+    ``const i = filename.lastIndexOf('.'); if (i < 0) { return ''; } return filename.substr(i);``
+    """
+    i = filename.rfind(".")
+    return "" if i < 0 else filename[i:]
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in text)
+
+
+def upload_ext(filename: str) -> str:
+    """The ``ext`` to send: the seed's ``extname`` when the server can accept it, else ''.
+
+    The server refuses an ext longer than 16 characters or holding '/', '\\', '..' or control characters
+    (``"report.final version for the board"`` has the 30-character ext ``".final version for the board"``);
+    the ext only shapes the stored file's URL, so the engine drops it rather than fail the upload."""
+    ext = extname(filename)
+    if len(ext) > MAX_EXT_CHARS or "/" in ext or "\\" in ext or ".." in ext or _has_control(ext):
+        return ""
+    return ext
+
+
+def upload_name(filename: str) -> str | None:
+    """The ``name`` to send (for the download's Content-Disposition), or None when the server would refuse it."""
+    if (
+        not filename
+        or len(filename) > MAX_NAME_CHARS
+        or "/" in filename
+        or "\\" in filename
+        or filename in {".", ".."}
+        or _has_control(filename)
+    ):
+        return None
+    return filename
+
+
+async def _ranges(source: FileSource, block_size: int) -> AsyncIterator[bytes]:
+    start = 0
+    while start < source.size:
+        end = min(source.size, start + block_size)
+        data = await source.read(start, end)
+        if len(data) != end - start:
+            raise EngineError(
+                Err.FILE_CHANGED, f"reading bytes {start}-{end} gave {len(data)} bytes; the file changed"
+            )
+        yield data
+        start = end
+
+
+def _blocks(source: FileSource, block_size: int) -> AsyncIterator[bytes]:
+    stream = getattr(source, "blocks", None)
+    if callable(stream):
+        return stream(block_size)
+    return _ranges(source, block_size)
+
+
+async def hash_file(
+    source: FileSource,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    block_size: int | None = None,
+    on_progress: ProgressFn | None = None,
+) -> ChunkPlan:
+    """Read ``source`` once and return its ``ChunkPlan``. Raises ``EngineError`` (READ_FAILED, FILE_CHANGED)."""
+    size = source.size
+    spans = chunk_spans(size, chunk_size)
+    whole = hashlib.md5(usedforsecurity=False)
+    current = hashlib.md5(usedforsecurity=False)
+    chunks: list[Chunk] = []
+    index = 0  # the chunk being hashed
+    pos = 0  # bytes hashed
+    try:
+        async for block in _blocks(source, block_size or chunk_size):
+            view = memoryview(block)
+            while len(view):
+                span = spans[index]
+                take = view[: span.end - pos]
+                if not len(take):  # past the last chunk: more bytes than the size said
+                    raise EngineError(Err.FILE_CHANGED, f"the file has more than the {size} bytes it had when chosen")
+                whole.update(take)
+                current.update(take)
+                pos += len(take)
+                view = view[len(take) :]
+                if pos == span.end and index + 1 < len(spans):
+                    chunks.append(Chunk(index, span.start, span.end, chunk_id(current.hexdigest(), index)))
+                    current = hashlib.md5(usedforsecurity=False)
+                    index += 1
+            if on_progress is not None:
+                on_progress(pos)
+    except EngineError:
+        raise
+    except Exception as exc:  # whatever the source raised (OSError, a JS NotReadableError...)
+        raise EngineError(Err.READ_FAILED, f"the file could not be read: {exc}") from exc
+    if pos != size:
+        raise EngineError(Err.FILE_CHANGED, f"the file has {pos} bytes, not the {size} it had when chosen")
+    last = spans[-1]
+    chunks.append(Chunk(last.index, last.start, last.end, chunk_id(current.hexdigest(), last.index)))
+    return ChunkPlan(whole.hexdigest(), upload_ext(source.name), size, chunk_size, tuple(chunks))

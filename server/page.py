@@ -1,0 +1,176 @@
+"""The uploader page and everything it loads, all from this server (the page makes no request elsewhere).
+
+Routes:
+
+- ``GET /``: ``frontend/index.html``; when the npm assets are missing, a 503 page saying how to install them.
+- ``GET /pyscript.json``: the PyScript configuration of the page's one worker: the local Pyodide as the
+  interpreter and, under ``files``, every Python module of ``frontend/engine`` and ``frontend/browser`` (listed
+  when asked, so a new module needs no configuration change), fetched into the worker's file system.
+- ``/static/...`` (``frontend/static``), ``/py/engine/...`` and ``/py/browser/...`` (the Python sources),
+  ``/vendor/pyscript/...`` (``@pyscript/core/dist``) and ``/vendor/pyodide/...`` (the ``pyodide`` package).
+
+Every answer here carries the headers that make the page cross-origin isolated (HTML Standard, "cross-origin
+isolation"): ``Cross-Origin-Opener-Policy: same-origin`` and ``Cross-Origin-Embedder-Policy: require-corp``,
+plus ``Cross-Origin-Resource-Policy: same-origin`` on the assets. PyScript needs the isolation for a worker
+that reaches the page's DOM synchronously (``SharedArrayBuffer`` + ``Atomics.wait``).
+
+Files are served by aiohttp's static resources (``follow_symlinks=False``: a path that resolves outside its
+folder is a 404), with explicit MIME types for what matters to the browser (``.wasm`` must be
+``application/wasm`` for streaming compilation; module scripts must be JavaScript).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Final
+
+from aiohttp import hdrs, web
+
+FRONTEND: Final = Path(__file__).resolve().parents[1] / "frontend"
+INDEX_HTML: Final = FRONTEND / "index.html"
+NODE_MODULES: Final = FRONTEND / "node_modules"
+
+# URL prefix -> folder. The Python packages are served as sources for the worker's ``files`` configuration.
+PYTHON_PACKAGES: Final = {"engine": FRONTEND / "engine", "browser": FRONTEND / "browser"}
+VENDOR: Final = {
+    "/vendor/pyscript": NODE_MODULES / "@pyscript" / "core" / "dist",
+    "/vendor/pyodide": NODE_MODULES / "pyodide",
+}
+OWN: Final = {"/static": FRONTEND / "static"} | {f"/py/{name}": path for name, path in PYTHON_PACKAGES.items()}
+
+PYSCRIPT_CORE: Final = "/vendor/pyscript/core.js"
+PYODIDE_MODULE: Final = "/vendor/pyodide/pyodide.mjs"
+
+# Explicit types: the platform's mimetypes tables vary (``.toml``, ``.map``, ``.mjs`` are missing on some).
+MIME_TYPES: Final = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".zip": "application/zip",
+    ".py": "text/x-python; charset=utf-8",
+    ".toml": "application/toml",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".txt": "text/plain; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+}
+
+PAGE_HEADERS: Final = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+}
+ASSET_HEADERS: Final = PAGE_HEADERS | {"Cross-Origin-Resource-Policy": "same-origin"}
+
+# The page and our own sources change with the code: always revalidate (ETag/Last-Modified make that a 304).
+REVALIDATE: Final = "no-cache"
+# PyScript's chunks carry a content hash in their names (``core-C9KDLldu.js``): they never change.
+IMMUTABLE: Final = "public, max-age=31536000, immutable"
+_HASHED_NAME: Final = re.compile(r"-[A-Za-z0-9_-]{8}\.js(\.map)?$")
+
+# The static resources registered by ``setup``: their answers get the asset headers.
+ASSET_RESOURCES: Final = web.AppKey("page_asset_resources", list[web.AbstractResource])
+
+SETUP_MISSING_HTML: Final = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Set-up needed</title><link rel="icon" href="data:,"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; line-height: 1.5">
+<h1>The page's browser assets are not installed</h1>
+<p>PyScript and Pyodide come from npm and are not in <code>frontend/node_modules</code>.
+Install them (and the Python environment) with</p>
+<pre style="background: #f3f3f3; padding: 0.75rem">bash scripts/setup.sh</pre>
+<p>then restart the server. The API (<code>/api/...</code>) and the file routes work without them.</p>
+</body></html>
+"""
+
+
+def _vendor_installed() -> bool:
+    return all(path.is_dir() for path in VENDOR.values())
+
+
+def _cache_control(path: str) -> str:
+    if path.startswith("/vendor/pyscript/") and _HASHED_NAME.search(path):
+        return IMMUTABLE
+    return REVALIDATE
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    if not _vendor_installed() or not INDEX_HTML.is_file():
+        return web.Response(
+            status=503,
+            text=SETUP_MISSING_HTML,
+            content_type="text/html",
+            headers={hdrs.CACHE_CONTROL: "no-store", hdrs.RETRY_AFTER: "60", **PAGE_HEADERS},
+        )
+    return web.FileResponse(
+        INDEX_HTML,
+        headers={hdrs.CONTENT_TYPE: MIME_TYPES[".html"], hdrs.CACHE_CONTROL: REVALIDATE, **PAGE_HEADERS},
+    )
+
+
+def pyscript_config() -> dict[str, object]:
+    """The worker's configuration: the local interpreter and the Python sources to put in its file system.
+
+    PyScript resolves ``interpreter`` and the ``files`` URLs against this configuration's own URL, and writes
+    each file to the given path relative to the worker's working directory (``/home/pyodide``, on
+    ``sys.path``), so ``import frontend.engine`` and ``import frontend.browser`` work there as they do here.
+    """
+    files: dict[str, str] = {}
+    for name, folder in PYTHON_PACKAGES.items():
+        if not folder.is_dir():
+            continue
+        for source in sorted(folder.rglob("*.py")):
+            relative = source.relative_to(folder)
+            if any(part.startswith((".", "__pycache__")) for part in relative.parts[:-1]):
+                continue
+            files[f"/py/{name}/{relative.as_posix()}"] = f"./frontend/{name}/{relative.as_posix()}"
+    return {"interpreter": PYODIDE_MODULE, "files": files}
+
+
+async def config(request: web.Request) -> web.Response:
+    return web.json_response(
+        pyscript_config(),
+        dumps=lambda obj: json.dumps(obj, indent=1),
+        headers={hdrs.CACHE_CONTROL: "no-store", **ASSET_HEADERS},
+    )
+
+
+async def vendor_missing(request: web.Request) -> web.Response:
+    return web.Response(
+        status=503,
+        text="frontend/node_modules is missing: run `bash scripts/setup.sh`, then restart the server\n",
+        headers={hdrs.CACHE_CONTROL: "no-store", **ASSET_HEADERS},
+    )
+
+
+async def _asset_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers of every file served from the folders above (aiohttp's static resources set the rest)."""
+    if request.match_info.route.resource not in request.app[ASSET_RESOURCES]:
+        return
+    response.headers.update(ASSET_HEADERS)
+    response.headers[hdrs.CACHE_CONTROL] = _cache_control(request.path)
+    suffix = Path(request.path).suffix.lower()
+    if response.status in (200, 206) and suffix in MIME_TYPES:
+        response.headers[hdrs.CONTENT_TYPE] = MIME_TYPES[suffix]
+
+
+def setup(app: web.Application) -> None:
+    """Register the page, its configuration and its assets on ``app``."""
+    app.router.add_get("/", index)
+    app.router.add_get("/pyscript.json", config)
+    folders = dict(OWN)
+    if _vendor_installed():
+        folders |= VENDOR
+    else:
+        for prefix in VENDOR:
+            app.router.add_get(prefix + "/{tail:.*}", vendor_missing)
+    app[ASSET_RESOURCES] = [
+        app.router.add_static(prefix, folder, follow_symlinks=False, show_index=False)
+        for prefix, folder in folders.items()
+        if folder.is_dir()
+    ]
+    app.on_response_prepare.append(_asset_headers)

@@ -1,0 +1,207 @@
+"""The seed's upload protocol against the real server: resume, order, parallelism, several clients at once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+
+import aiohttp
+
+from tests.support.seed_protocol import CHUNK, SeedClient, plan
+from tests.support.server_process import ServerProcess
+from tests.support.waiting import wait_until
+
+
+def assembled_count(server: ServerProcess, file_id: str) -> int:
+    return sum(f"assembled {file_id}" in line for line in server.log)
+
+
+async def test_seed_flow_then_instant_upload(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    data = os.urandom(2 * CHUNK + 12345)
+    p = plan(data)
+    client = SeedClient(http, server.url)
+
+    first = await client.handshake(p, ".jpg")
+    assert first.status == 200
+    assert first.body == {"code": 0, "msg": "", "data": p.chunk_ids}
+
+    url = await client.upload(p, ".jpg")
+    assert url == f"{server.url}/upload/{p.file_id}.jpg"
+    status, body = await client.get_bytes(url)
+    assert status == 200 and hashlib.md5(body).hexdigest() == p.file_id
+
+    again = await client.handshake(p, ".jpg")  # any later uploader: nothing to send
+    assert again.body == {"code": 0, "msg": "", "data": url}
+    assert server.errors_logged() == []
+
+
+async def test_same_content_under_another_extension(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(1000))
+    client = SeedClient(http, server.url)
+    await client.upload(p, ".txt")
+    answer = await client.handshake(p, ".md")
+    assert answer.data == f"{server.url}/upload/{p.file_id}.md"
+    assert (await client.get_bytes(answer.data))[0] == 200
+    assert (await client.get_bytes(f"{server.url}/upload/{p.file_id}.png"))[0] == 404
+
+
+async def test_resume_sends_only_missing_chunks(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(5 * CHUNK + 7))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    for chunk_id in p.chunk_ids[:3]:
+        assert (await client.send_chunk(p, chunk_id)).status == 200
+    # A new session (reload, another tab, another day) asks again: only the rest, in file order.
+    answer = await client.handshake(p)
+    assert answer.data == p.chunk_ids[3:]
+
+
+async def test_not_visible_before_complete(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(CHUNK + 1))
+    client = SeedClient(http, server.url)
+    await client.handshake(p, ".bin")
+    await client.send_chunk(p, p.chunk_ids[1])
+    assert (await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin"))[0] == 404
+
+
+async def test_out_of_order_and_twice(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(4 * CHUNK + 99))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    order = list(reversed(p.chunk_ids))
+    order.insert(2, order[0])  # a duplicate, as a retry after a lost answer would send
+    answers = [await client.send_chunk(p, chunk_id) for chunk_id in order[:-1]]
+    assert all(a.status == 200 for a in answers)
+    assert answers[0].data == p.chunk_ids[:-1]
+    assert answers[2].data == answers[1].data  # the duplicate changed nothing
+    last = await client.send_chunk(p, order[-1])
+    assert last.body == {"code": 0, "msg": "", "data": []}
+    await client.send_chunk(p, order[-1])  # a late duplicate after completion is harmless
+    body = (await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin"))[1]
+    assert hashlib.md5(body).hexdigest() == p.file_id
+
+
+async def test_fields_before_file_part(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(300))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    answer = await client.post_form([("fileId", p.file_id), ("chunkId", p.chunk_ids[0]), ("file", p.chunks[0])])
+    assert answer.body["data"] == []
+
+
+async def test_parallel_chunks(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(12 * CHUNK + 5))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    answers = await asyncio.gather(*(client.send_chunk(p, c) for c in random.sample(p.chunk_ids, len(p.chunk_ids))))
+    assert all(a.status == 200 for a in answers), [a.body for a in answers]
+    assert sum(a.data == [] for a in answers) >= 1  # whoever stored the last chunk saw the assembly
+    body = (await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin"))[1]
+    assert hashlib.md5(body).hexdigest() == p.file_id
+    wait_until(lambda: assembled_count(server, p.file_id) == 1, what="the assembly log line")
+
+
+async def test_same_file_by_several_clients_at_once(server: ServerProcess) -> None:
+    """Five independent clients (own connections) upload one file at once, in different orders."""
+    p = plan(os.urandom(10 * CHUNK + 3))
+
+    async def one_client(seed: int) -> str:
+        async with aiohttp.ClientSession() as session:
+            client = SeedClient(session, server.url)
+            answer = await client.handshake(p, ".dat")
+            needed = answer.data
+            if isinstance(needed, str):
+                return needed
+            order = random.Random(seed).sample(needed, len(needed))
+            for chunk_id in order:
+                result = await client.send_chunk(p, chunk_id)
+                assert result.status == 200, result.body
+            final = await client.handshake(p, ".dat")
+            assert isinstance(final.data, str), final.body
+            return final.data
+
+    urls = await asyncio.gather(*(one_client(seed) for seed in range(5)))
+    assert set(urls) == {f"{server.url}/upload/{p.file_id}.dat"}
+    async with aiohttp.ClientSession() as session:
+        body = (await SeedClient(session, server.url).get_bytes(urls[0]))[1]
+    assert hashlib.md5(body).hexdigest() == p.file_id
+    wait_until(lambda: assembled_count(server, p.file_id) >= 1, what="the assembly log line")
+    assert assembled_count(server, p.file_id) == 1
+    assert server.errors_logged() == []
+
+
+async def test_many_files_at_once(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    files = [plan(os.urandom(random.randint(1, 3 * CHUNK))) for _ in range(8)]
+    client = SeedClient(http, server.url)
+    urls = await asyncio.gather(*(client.upload(p, ".bin") for p in files))
+    for p, url in zip(files, urls, strict=True):
+        body = (await client.get_bytes(url))[1]
+        assert hashlib.md5(body).hexdigest() == p.file_id
+
+
+async def test_empty_file(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    client = SeedClient(http, server.url)
+    # The seed's client turns an empty file into one empty chunk.
+    p = plan(b"")
+    url = await client.upload(p, ".txt")
+    assert await client.get_bytes(url) == (200, b"")
+    # A client that sends no chunk ids at all gets the URL at once.
+    other = await client.post_json("/api/upload/handshake", {"fileId": p.file_id, "ext": ".log", "chunkIds": []})
+    assert other.data == f"{server.url}/upload/{p.file_id}.log"
+
+
+async def test_corrupted_chunk_is_refused_and_stays_needed(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(2 * CHUNK))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    damaged = bytearray(p.chunks[0])
+    damaged[1000] ^= 0xFF
+    answer = await client.send_chunk(p, p.chunk_ids[0], bytes(damaged))
+    assert answer.status == 422
+    assert answer.body["code"] == 422 and answer.body["error"] == "CHUNK_MISMATCH"
+    assert "send it again" in answer.body["msg"]
+    assert (await client.handshake(p)).data == p.chunk_ids
+    assert await client.upload(p)
+    assert not any((server.data_dir / "tmp").iterdir())  # the refused bytes were not kept
+
+
+async def test_file_id_that_lies_publishes_nothing(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    real = plan(os.urandom(CHUNK + 10))
+    fake_id = hashlib.md5(b"something else").hexdigest()
+    client = SeedClient(http, server.url)
+    await client.post_json("/api/upload/handshake", {"fileId": fake_id, "ext": ".bin", "chunkIds": real.chunk_ids})
+    form = lambda i: [("file", real.chunks[i]), ("chunkId", real.chunk_ids[i]), ("fileId", fake_id)]  # noqa: E731
+    assert (await client.post_form(form(0))).status == 200
+    last = await client.post_form(form(1))
+    assert last.status == 422 and last.body["error"] == "FILE_MISMATCH"
+    assert (await client.get_bytes(f"{server.url}/upload/{fake_id}.bin"))[0] == 404
+    again = await client.post_json(
+        "/api/upload/handshake", {"fileId": fake_id, "ext": ".bin", "chunkIds": real.chunk_ids}
+    )
+    assert again.data == real.chunk_ids  # started over
+    assert list((server.data_dir / "files").iterdir()) == []
+
+
+async def test_declared_size_is_checked(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(5000))
+    client = SeedClient(http, server.url)
+    await client.handshake(p, size=4000)
+    answer = await client.send_chunk(p, p.chunk_ids[0])
+    assert answer.status == 413 and "4000" in answer.body["msg"]
+
+
+async def test_another_chunk_list_for_a_started_upload(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    data = os.urandom(3 * CHUNK)
+    big, small = plan(data), plan(data, chunk_size=CHUNK // 2)
+    client = SeedClient(http, server.url)
+    await client.handshake(big)
+    await client.send_chunk(big, big.chunk_ids[0])
+    conflict = await client.handshake(small)
+    assert conflict.status == 409 and conflict.body["error"] == "CHUNK_LIST_CONFLICT"
+    # Before any chunk is stored, a new chunk list simply replaces the old one.
+    other = plan(os.urandom(3 * CHUNK))
+    await client.handshake(other)
+    resized = plan(b"".join(other.chunks), chunk_size=CHUNK // 2)
+    assert (await client.handshake(resized)).data == resized.chunk_ids

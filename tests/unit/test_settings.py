@@ -1,0 +1,37 @@
+"""Settings come from flags, then RT_* environment variables, then defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.settings import MiB, Settings, parse_settings
+
+
+def test_defaults() -> None:
+    s = parse_settings([], environ={})
+    assert s == Settings()
+    assert (s.host, s.port, s.data_dir) == ("127.0.0.1", 8000, Path("data"))
+    assert s.downloads_path == Path("data/downloads")
+    assert s.cors_origins == ("*",)
+
+
+def test_environment_then_flags() -> None:
+    env = {"RT_PORT": "9000", "RT_MAX_CHUNK_BYTES": str(2 * MiB), "RT_FSYNC": "off", "RT_CORS_ORIGINS": "https://a.example/, https://b.example"}
+    s = parse_settings([], environ=env)
+    assert (s.port, s.max_chunk_bytes, s.fsync) == (9000, 2 * MiB, False)
+    assert s.cors_origins == ("https://a.example", "https://b.example")
+    assert parse_settings(["--port", "9100"], environ=env).port == 9100
+
+
+@pytest.mark.parametrize("argv", [["--max-chunk-bytes", "0"], ["--fsync", "maybe"], ["--upload-ttl-seconds", "-1"]])
+def test_bad_values_exit_with_usage(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse_settings(argv, environ={})
+    assert info.value.code == 2
+
+
+def test_bad_environment_value_is_named() -> None:
+    with pytest.raises(SystemExit):
+        parse_settings([], environ={"RT_PORT": "eighty"})
