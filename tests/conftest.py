@@ -32,6 +32,15 @@ def server(make_server: Callable[..., ServerProcess]) -> ServerProcess:
     return make_server()
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for a whole module of tests that do not depend on each other's state (bad input tables)."""
+    server = ServerProcess(tmp_path_factory.mktemp("shared") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:

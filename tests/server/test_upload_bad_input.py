@@ -57,8 +57,9 @@ HANDSHAKE_CASES: list[tuple[str, Any, int, str]] = [
 
 @pytest.mark.parametrize(("case", "body", "status", "error"), HANDSHAKE_CASES, ids=[c[0] for c in HANDSHAKE_CASES])
 async def test_bad_handshake(
-    server: ServerProcess, http: aiohttp.ClientSession, case: str, body: Any, status: int, error: str
+    shared_server: ServerProcess, http: aiohttp.ClientSession, case: str, body: Any, status: int, error: str
 ) -> None:
+    server = shared_server
     answer = await SeedClient(http, server.url).post_json("/api/upload/handshake", body)
     assert (answer.status, answer.body["code"], answer.body["error"]) == (status, status, error)
     assert answer.body["data"] is None and answer.body["msg"]
@@ -66,7 +67,8 @@ async def test_bad_handshake(
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe", b"[" * 100000 + b"]" * 100000, b'{"fileId": NaN'])
-async def test_malformed_json(server: ServerProcess, http: aiohttp.ClientSession, raw: bytes) -> None:
+async def test_malformed_json(shared_server: ServerProcess, http: aiohttp.ClientSession, raw: bytes) -> None:
+    server = shared_server
     answer = await SeedClient(http, server.url).post_json("/api/upload/handshake", raw=raw)
     assert answer.status == 400 and answer.body["error"] == "BAD_JSON", answer.body
     assert server.errors_logged() == []
@@ -126,7 +128,10 @@ async def test_bad_chunk_forms(server: ServerProcess, http: aiohttp.ClientSessio
         ("application/x-www-form-urlencoded", b"fileId=abc&chunkId=def"),
     ],
 )
-async def test_malformed_forms(server: ServerProcess, http: aiohttp.ClientSession, content_type: str, body: bytes) -> None:
+async def test_malformed_forms(
+    shared_server: ServerProcess, http: aiohttp.ClientSession, content_type: str, body: bytes
+) -> None:
+    server = shared_server
     async with http.post(f"{server.url}/api/upload", data=body, headers={"content-type": content_type}) as resp:
         answer = await resp.json(content_type=None)
     assert 400 <= resp.status < 500 and answer["code"] == resp.status and answer["msg"], answer

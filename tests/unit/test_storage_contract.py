@@ -1,0 +1,143 @@
+"""The storage contract (server/storage/base.py), run against every backend: today the local disk + SQLite one.
+
+A new backend joins by adding a factory to ``BACKENDS``; the service and handlers need nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from server.storage.base import Storage, UploadRecord
+from server.storage.local import LocalStorage
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {
+    "local": lambda root: LocalStorage(root / "data", fsync=False),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    store = BACKENDS[request.param](tmp_path)
+    await store.open()
+    yield store
+    await store.close()
+
+
+CHUNKS = [b"first chunk ", b"second ", b"last"]
+FILE_ID = hashlib.md5(b"".join(CHUNKS)).hexdigest()
+IDS = tuple(hashlib.md5(c).hexdigest() + str(i) for i, c in enumerate(CHUNKS))
+
+
+def record(now: float = 100.0) -> UploadRecord:
+    return UploadRecord(FILE_ID, IDS, None, now, now)
+
+
+async def store(storage: Storage, index: int, data: bytes | None = None) -> bool:
+    spool = await storage.new_spool()
+    payload = CHUNKS[index] if data is None else data
+    await spool.write(payload)
+    await spool.seal()
+    return await storage.store_chunk(FILE_ID, index, spool, len(payload))
+
+
+async def test_upload_records(storage: Storage) -> None:
+    assert await storage.get_upload(FILE_ID) is None
+    await storage.put_upload(record())
+    assert await storage.get_upload(FILE_ID) == record()
+    assert await storage.count_uploads() == 1
+    await storage.touch_upload(FILE_ID, 250.0)
+    assert (await storage.get_upload(FILE_ID)).updated_at == 250.0  # type: ignore[union-attr]
+    assert await storage.uploads_untouched_since(300.0) == [FILE_ID]
+    assert await storage.uploads_untouched_since(200.0) == []
+
+
+async def test_chunks_count_once_stored(storage: Storage) -> None:
+    await storage.put_upload(record())
+    assert await storage.stored_chunks(FILE_ID) == {}
+    assert await store(storage, 2)
+    assert await store(storage, 0)
+    assert await store(storage, 0)  # twice is harmless
+    assert await storage.stored_chunks(FILE_ID) == {0: len(CHUNKS[0]), 2: len(CHUNKS[2])}
+
+
+async def test_chunk_for_a_missing_upload_is_refused(storage: Storage) -> None:
+    assert not await store(storage, 0)
+
+
+async def test_discarded_spool_leaves_nothing(storage: Storage) -> None:
+    await storage.put_upload(record())
+    spool = await storage.new_spool()
+    await spool.write(b"half")
+    await spool.discard()
+    assert await storage.stored_chunks(FILE_ID) == {}
+
+
+async def test_replacing_an_upload_forgets_its_chunks(storage: Storage) -> None:
+    await storage.put_upload(record())
+    await store(storage, 1)
+    await storage.put_upload(record(200.0))
+    assert await storage.stored_chunks(FILE_ID) == {}
+
+
+async def test_assemble_publish(storage: Storage) -> None:
+    await storage.put_upload(record())
+    await storage.add_name(FILE_ID, ".txt", "notes.txt")
+    for i in (2, 0, 1):
+        await store(storage, i)
+    assembly = await storage.assemble(record())
+    assert (assembly.md5, assembly.size) == (FILE_ID, sum(map(len, CHUNKS)))
+    assert await storage.get_file(FILE_ID) is None  # not visible before publish
+    stored = await storage.publish(assembly)
+    assert await storage.get_file(FILE_ID) == stored
+    assert await storage.get_upload(FILE_ID) is None
+    assert await storage.count_uploads() == 0
+    data = b"".join([piece async for piece in storage.read_file(stored, 6, 10)])
+    assert data == b"".join(CHUNKS)[6:16]
+    name = await storage.get_name(FILE_ID, ".txt")
+    assert name is not None and name.name == "notes.txt"
+
+
+async def test_first_name_stays(storage: Storage) -> None:
+    await storage.add_name(FILE_ID, ".txt", None)
+    await storage.add_name(FILE_ID, ".txt", "a.txt")
+    await storage.add_name(FILE_ID, ".txt", "b.txt")
+    assert (await storage.get_name(FILE_ID, ".txt")).name == "a.txt"  # type: ignore[union-attr]
+    assert await storage.get_name(FILE_ID, ".md") is None
+
+
+async def test_discarded_assembly_and_deleted_upload(storage: Storage) -> None:
+    await storage.put_upload(record())
+    await storage.add_name(FILE_ID, ".txt", "x.txt")
+    for i in range(3):
+        await store(storage, i, b"other bytes")
+    assembly = await storage.assemble(record())
+    assert assembly.md5 != FILE_ID
+    await storage.discard_assembly(assembly)
+    await storage.delete_upload(FILE_ID)
+    assert await storage.get_upload(FILE_ID) is None
+    assert await storage.stored_chunks(FILE_ID) == {}
+    assert await storage.get_file(FILE_ID) is None
+    assert await storage.get_name(FILE_ID, ".txt") is None  # names of a never-published file go too
+
+
+async def test_state_survives_reopen(tmp_path: Path) -> None:
+    first = LocalStorage(tmp_path / "data", fsync=False)
+    await first.open()
+    await first.put_upload(UploadRecord(FILE_ID, IDS, 42, 1.0, 1.0))
+    spool = await first.new_spool()
+    await spool.write(CHUNKS[1])
+    await spool.seal()
+    await first.store_chunk(FILE_ID, 1, spool, len(CHUNKS[1]))
+    leftover = await first.new_spool()  # a chunk half-received when the process died
+    await leftover.write(b"partial")
+    await first.close()
+    second = LocalStorage(tmp_path / "data", fsync=False)
+    await second.open()
+    assert await second.get_upload(FILE_ID) == UploadRecord(FILE_ID, IDS, 42, 1.0, 1.0)
+    assert await second.stored_chunks(FILE_ID) == {1: len(CHUNKS[1])}
+    assert list((tmp_path / "data" / "tmp").iterdir()) == []
+    await second.close()
