@@ -112,6 +112,18 @@ class LocalStorage:
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
         self._db = db
+        await asyncio.to_thread(self._remove_orphans)
+
+    def _remove_orphans(self) -> None:
+        """Reclaim what a crash between a file operation and its database row left behind."""
+        uploads = {row[0] for row in self.db.execute("SELECT file_id FROM uploads")}
+        files = {row[0] for row in self.db.execute("SELECT file_id FROM files")}
+        for folder in self.chunks.iterdir():
+            if folder.name not in uploads:
+                shutil.rmtree(folder, ignore_errors=True)
+        for path in self.files.iterdir():
+            if path.name not in files and path.name not in uploads:
+                path.unlink(missing_ok=True)
 
     async def close(self) -> None:
         if self._db is not None:

@@ -141,3 +141,19 @@ async def test_state_survives_reopen(tmp_path: Path) -> None:
     assert await second.stored_chunks(FILE_ID) == {1: len(CHUNKS[1])}
     assert list((tmp_path / "data" / "tmp").iterdir()) == []
     await second.close()
+
+
+async def test_reopen_reclaims_orphans(tmp_path: Path) -> None:
+    """A crash between deleting rows and deleting files leaves folders nobody owns; start-up removes them."""
+    root = tmp_path / "data"
+    store = LocalStorage(root, fsync=False)
+    await store.open()
+    await store.put_upload(record())
+    await store.close()
+    (root / "chunks" / ("0" * 32)).mkdir()
+    (root / "files" / ("1" * 32)).write_bytes(b"never published")
+    store = LocalStorage(root, fsync=False)
+    await store.open()
+    assert sorted(p.name for p in (root / "chunks").iterdir()) == [FILE_ID]
+    assert list((root / "files").iterdir()) == []
+    await store.close()
