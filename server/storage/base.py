@@ -45,7 +45,7 @@ class UploadRecord:
 class ChunkSpool(Protocol):
     """A temporary home for the bytes of one incoming chunk, before anyone knows whether they are good."""
 
-    async def write(self, data: bytes) -> None: ...
+    async def write(self, data: bytes | memoryview) -> None: ...
 
     async def seal(self) -> None:
         """Make the written bytes durable (the slow part of storing a chunk, done before any lock)."""

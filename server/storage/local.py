@@ -75,7 +75,7 @@ class LocalSpool:
         self._fsync = fsync
         self._file = open(path, "wb")  # noqa: SIM115 - closed in seal/discard
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes | memoryview) -> None:
         self._file.write(data)
 
     async def seal(self) -> None:

@@ -2,7 +2,8 @@
 
 - ``POST /api/upload/handshake``: JSON ``{fileId, ext, chunkIds[, name, size]}``
 - ``POST /api/upload``: multipart form with ``file``, ``chunkId``, ``fileId`` in any order (the seed's client
-  sends the file part first, so its bytes are spooled before the ids are known).
+  sends the file part first, so its bytes are spooled and hashed before the ids are known; when the ids come
+  first, bad ones are refused before any byte is stored).
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import hdrs, web
 
 from server import envelope
 from server.errors import ApiError, E
 from server.keys import SETTINGS, STORAGE, UPLOADS
-from server.storage.base import StoredFile
+from server.storage.base import ChunkSpool, StoredFile
+from server.uploads.form import Event, FormParser, PartData, PartStart, boundary_of
 from server.uploads.protocol import ChunkId, parse_chunk_id, parse_file_id, parse_handshake
 from server.uploads.service import ReceivedChunk
 
-READ_SIZE = 256 * 1024
 MAX_FIELD_BYTES = 1024  # fileId and chunkId are under 50 characters
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the chunk's bytes
 
@@ -57,35 +58,70 @@ async def handshake(request: web.Request) -> web.Response:
     return envelope.ok(result)
 
 
-async def _read_field(part: BodyPartReader) -> str:
-    data = bytearray()
-    while chunk := await part.read_chunk(MAX_FIELD_BYTES):
-        data += chunk
-        if len(data) > MAX_FIELD_BYTES:
-            raise ApiError(E.BAD_FIELD, f"form field {part.name!r} is longer than {MAX_FIELD_BYTES} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(E.BAD_FIELD, f"form field {part.name!r} is not UTF-8 text") from None
+class _ChunkFormReader:
+    """Consumes the chunk form's events: small text fields kept, the ``file`` part spooled and hashed."""
 
+    def __init__(self, request: web.Request) -> None:
+        self.storage = request.app[STORAGE]
+        self.limit = request.app[SETTINGS].max_chunk_bytes
+        self.fields: dict[str, bytearray] = {}
+        self.spool: ChunkSpool | None = None
+        self.digest = hashlib.md5()
+        self.size = 0
+        self._current: str | None = None
 
-async def _spool_part(request: web.Request, part: BodyPartReader) -> ReceivedChunk:
-    """Stream the chunk's bytes to a spool while hashing them; nothing is trusted yet."""
-    limit = request.app[SETTINGS].max_chunk_bytes
-    spool = await request.app[STORAGE].new_spool()
-    digest = hashlib.md5()
-    size = 0
-    try:
-        while chunk := await part.read_chunk(READ_SIZE):
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(E.CHUNK_TOO_LARGE, f"the chunk is over {limit} bytes, the most this server accepts")
-            digest.update(chunk)
-            await spool.write(chunk)
-    except BaseException:
-        await spool.discard()
-        raise
-    return ReceivedChunk(spool, digest.hexdigest(), size)
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, PartStart):
+            await self._start(event)
+        elif isinstance(event, PartData):
+            await self._data(event.data)
+        else:
+            self._current = None
+
+    async def _start(self, event: PartStart) -> None:
+        self._current = event.name if event.name in ("file", "fileId", "chunkId") else None  # others ignored
+        if event.name == "file":
+            if self.spool is not None:
+                raise ApiError(E.BAD_FORM, "the form has more than one 'file' part")
+            if "fileId" in self.fields and "chunkId" in self.fields:
+                self.ids()  # ids first: bad ones are refused before the bytes are read
+            self.spool = await self.storage.new_spool()
+        elif self._current is not None:
+            if self._current in self.fields:
+                raise ApiError(E.BAD_FORM, f"the form has more than one {event.name!r} field")
+            self.fields[self._current] = bytearray()
+
+    async def _data(self, data: memoryview) -> None:
+        if self._current == "file":
+            assert self.spool is not None
+            self.size += len(data)
+            if self.size > self.limit:
+                raise ApiError(
+                    E.CHUNK_TOO_LARGE, f"the chunk is over {self.limit} bytes, the most this server accepts"
+                )
+            self.digest.update(data)
+            await self.spool.write(data)
+        elif self._current is not None:
+            value = self.fields[self._current]
+            value += data
+            if len(value) > MAX_FIELD_BYTES:
+                raise ApiError(E.BAD_FIELD, f"form field {self._current!r} is longer than {MAX_FIELD_BYTES} bytes")
+
+    def ids(self) -> tuple[str, ChunkId]:
+        text = {}
+        for name, raw in self.fields.items():
+            try:
+                text[name] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ApiError(E.BAD_FIELD, f"form field {name!r} is not UTF-8 text") from None
+        return parse_file_id(text.get("fileId")), parse_chunk_id(text.get("chunkId"))
+
+    def received(self) -> ReceivedChunk:
+        if self.spool is None:
+            raise ApiError(E.BAD_FIELD, "the form has no 'file' part with the chunk's bytes")
+        received = ReceivedChunk(self.spool, self.digest.hexdigest(), self.size)
+        self.spool = None
+        return received
 
 
 @routes.post("/api/upload")
@@ -98,39 +134,22 @@ async def upload_chunk(request: web.Request) -> web.Response:
             f"the request is {request.content_length} bytes; chunks of at most {settings.max_chunk_bytes} "
             "bytes are accepted",
         )
-    if not request.content_type.startswith("multipart/"):
-        raise ApiError(E.BAD_FORM, f"expected a multipart/form-data body, got {request.content_type!r}")
-    fields: dict[str, str] = {}
-    received: ReceivedChunk | None = None
+    parser = FormParser(boundary_of(request.headers.get(hdrs.CONTENT_TYPE, "")))
+    form = _ChunkFormReader(request)
     try:
         try:
-            reader = await request.multipart()
-            while (part := await reader.next()) is not None:
-                if not isinstance(part, BodyPartReader):
-                    raise ApiError(E.BAD_FORM, "nested multipart parts are not accepted")
-                if part.name == "file":
-                    if received is not None:
-                        raise ApiError(E.BAD_FORM, "the form has more than one 'file' part")
-                    if "fileId" in fields and "chunkId" in fields:
-                        _parse_ids(fields)  # ids first: bad ones are refused before the bytes are read
-                    received = await _spool_part(request, part)
-                elif part.name in ("fileId", "chunkId"):
-                    fields[part.name] = await _read_field(part)
-                else:
-                    await part.release()  # unknown fields are ignored
-        except (ValueError, AssertionError, LookupError) as exc:
-            raise ApiError(E.BAD_FORM, f"the multipart form could not be read: {exc}") from None
+            async for piece in request.content.iter_any():
+                for event in parser.feed(piece):
+                    await form.handle(event)
+            parser.close()
         except (ConnectionError, asyncio.IncompleteReadError):
             raise ApiError(E.INCOMPLETE_BODY) from None  # the client went away mid-body
-        file_id, chunk = _parse_ids(fields)
-        if received is None:
-            raise ApiError(E.BAD_FIELD, "the form has no 'file' part with the chunk's bytes")
-        data, received = received, None
-        needed = await request.app[UPLOADS].receive_chunk(file_id, chunk, data)
+        file_id, chunk = form.ids()
+        data = form.received()
     finally:
-        if received is not None:
-            await received.spool.discard()
-    return envelope.ok(needed)
+        if form.spool is not None:
+            await form.spool.discard()
+    return envelope.ok(await request.app[UPLOADS].receive_chunk(file_id, chunk, data))
 
 
 def _parse_ids(fields: dict[str, str]) -> tuple[str, ChunkId]:
