@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server import page, served
+from server import downloads
 from server.keys import SETTINGS, STORAGE, UPLOADS
 from server.middleware import cors_middleware, error_middleware
 from server.settings import Settings
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[STORAGE].open()
     yield
+    await app[UPLOADS].close()
     await app[STORAGE].close()
 
 
@@ -57,5 +59,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_sweeper_ctx)
     app.add_routes(upload_handlers.routes)
     app.add_routes(served.routes)
+    downloads.setup(app)
     page.setup(app)
     return app

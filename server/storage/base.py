@@ -105,8 +105,15 @@ class Storage(Protocol):
         """
         ...
 
+    async def advance(self, upload: UploadRecord) -> None:
+        """Assemble ahead: append the stored chunks that follow the assembled prefix, hashing them.
+
+        Optional work the service schedules in the background (under the file's lock) so that ``assemble``
+        has little left to do; a backend without incremental assembly may do nothing here.
+        """
+
     async def assemble(self, upload: UploadRecord) -> Assembly:
-        """Concatenate all chunks in order into a hidden file, computing its MD5 on the way."""
+        """With every chunk stored: the whole file in order, hidden, with its MD5 computed on the way."""
         ...
 
     async def publish(self, assembly: Assembly) -> StoredFile:

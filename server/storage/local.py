@@ -3,9 +3,16 @@
 Layout under the data dir::
 
     meta.sqlite3            uploads, stored chunks, published files and their names (WAL mode)
-    tmp/                    spooled chunks and assemblies in progress; emptied at start-up
-    chunks/<fileId>/<i>     chunk i of an upload in progress
+    tmp/                    spooled chunks; emptied at start-up
+    chunks/<fileId>/<i>     chunk i of an upload in progress, until it is appended to the partial file
+    partial/<fileId>        the assembled prefix of an upload in progress (chunks 0..k-1, in order)
     files/<fileId>          published files, named by their MD5
+
+Assembly is incremental: as soon as chunk k is stored and chunks 0..k-1 are in the partial file, it is
+appended there (in a thread, hashing it into the file's running MD5), so when the last chunk arrives of a
+file sent in order there is almost nothing left to do; a 16 GiB file is not copied and hashed at the end
+while its last request waits. The appended prefix is made durable (fsync, then its length in SQLite, then
+its chunk files deleted) every ``PREFIX_SYNC_BYTES``; after a restart the prefix is re-hashed once.
 
 Crash safety (``kill -9`` at any moment): bytes are written to ``tmp/`` first, fsynced, then renamed into
 place, and only then recorded in SQLite. A row therefore always points at complete bytes; bytes without a row
@@ -24,17 +31,21 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from server.storage.base import Assembly, ChunkSpool, FileName, StoredFile, UploadRecord
 
 COPY_BUFFER = 1024 * 1024
+PREFIX_SYNC_BYTES = 64 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
     file_id    TEXT PRIMARY KEY,
     chunk_ids  TEXT NOT NULL,        -- chunk ids in file order, comma-separated
     size       INTEGER,              -- declared size, if any
+    prefix_chunks INTEGER NOT NULL DEFAULT 0,  -- chunks durably appended to partial/<file_id>
+    prefix_bytes  INTEGER NOT NULL DEFAULT 0,  -- and their total length
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -67,6 +78,17 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+@dataclass
+class _Prefix:
+    """The in-memory side of an upload's partial file: how far it is appended and hashed."""
+
+    chunks: int
+    size: int
+    durable_chunks: int
+    durable_size: int
+    digest: "hashlib._Hash | None" = None  # None until the durable part is hashed (after a restart)
+
+
 class LocalSpool:
     """A chunk being received, in ``tmp/``. Writes are small and go to the page cache; ``seal`` fsyncs."""
 
@@ -94,14 +116,16 @@ class LocalStorage:
         self.root = data_dir
         self.tmp = data_dir / "tmp"
         self.chunks = data_dir / "chunks"
+        self.partial = data_dir / "partial"
         self.files = data_dir / "files"
         self.fsync = fsync
         self._db: sqlite3.Connection | None = None
+        self._prefixes: dict[str, _Prefix] = {}
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        for folder in (self.root, self.chunks, self.files):
+        for folder in (self.root, self.chunks, self.partial, self.files):
             folder.mkdir(parents=True, exist_ok=True)
         # Whatever is in tmp/ was being written when the process stopped: never complete, never visible.
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -123,6 +147,9 @@ class LocalStorage:
                 shutil.rmtree(folder, ignore_errors=True)
         for path in self.files.iterdir():
             if path.name not in files and path.name not in uploads:
+                path.unlink(missing_ok=True)
+        for path in self.partial.iterdir():
+            if path.name not in uploads:
                 path.unlink(missing_ok=True)
 
     async def close(self) -> None:
@@ -186,6 +213,8 @@ class LocalStorage:
                 "VALUES (?, ?, ?, ?, ?)",
                 (record.file_id, ",".join(record.chunk_ids), record.size, record.created_at, record.updated_at),
             )
+        self._prefixes.pop(record.file_id, None)
+        (self.partial / record.file_id).unlink(missing_ok=True)
         await asyncio.to_thread(shutil.rmtree, self.chunks / record.file_id, True)
         (self.chunks / record.file_id).mkdir(exist_ok=True)
 
@@ -215,28 +244,83 @@ class LocalStorage:
         )
         return True
 
-    async def assemble(self, upload: UploadRecord) -> Assembly:
-        target = self.tmp / f"{upload.file_id}.{uuid.uuid4().hex}.assembling"
-        sources = [self.chunks / upload.file_id / str(i) for i in range(len(upload.chunk_ids))]
-        md5, size = await asyncio.to_thread(self._concatenate, sources, target)
-        return Assembly(upload.file_id, md5, size, target)
+    async def advance(self, upload: UploadRecord) -> None:
+        file_id = upload.file_id
+        stored = await self.stored_chunks(file_id)
+        prefix = await self._prefix(upload)
+        total = len(upload.chunk_ids)
+        while prefix.chunks < total and prefix.chunks in stored:
+            source = self.chunks / file_id / str(prefix.chunks)
+            prefix.size = await asyncio.to_thread(self._append, self.partial / file_id, prefix, source)
+            prefix.chunks += 1
+            pending = prefix.size - prefix.durable_size
+            if not self.fsync or pending >= PREFIX_SYNC_BYTES or prefix.chunks == total:
+                await self._make_durable(file_id, prefix)
 
-    def _concatenate(self, sources: list[Path], target: Path) -> tuple[str, int]:
+    async def _prefix(self, upload: UploadRecord) -> _Prefix:
+        prefix = self._prefixes.get(upload.file_id)
+        if prefix is None:
+            row = self.db.execute(
+                "SELECT prefix_chunks, prefix_bytes FROM uploads WHERE file_id = ?", (upload.file_id,)
+            ).fetchone()
+            chunks, size = row if row is not None else (0, 0)
+            prefix = _Prefix(chunks, size, chunks, size)
+            self._prefixes[upload.file_id] = prefix
+        if prefix.digest is None:
+            # After a restart the running MD5 is gone: hash the durable prefix once, from the partial file.
+            prefix.digest = await asyncio.to_thread(self._hash_prefix, self.partial / upload.file_id, prefix.size)
+        return prefix
+
+    @staticmethod
+    def _hash_prefix(path: Path, size: int) -> "hashlib._Hash":
         digest = hashlib.md5()
-        size = 0
-        buffer = bytearray(COPY_BUFFER)
-        view = memoryview(buffer)
-        with open(target, "wb") as out:
-            for source in sources:
-                with open(source, "rb") as chunk:
-                    while count := chunk.readinto(buffer):
-                        digest.update(view[:count])
-                        out.write(view[:count])
-                        size += count
-            out.flush()
-            if self.fsync:
-                os.fsync(out.fileno())
-        return digest.hexdigest(), size
+        if size:
+            with open(path, "rb") as handle:
+                while size > 0 and (data := handle.read(min(size, COPY_BUFFER))):
+                    digest.update(data)
+                    size -= len(data)
+        return digest
+
+    @staticmethod
+    def _append(target: Path, prefix: _Prefix, source: Path) -> int:
+        """Append one chunk file at the end of the prefix (dropping any tail a crash left), hashing it."""
+        assert prefix.digest is not None
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+        with open(fd, "r+b", buffering=0) as out, open(source, "rb") as chunk:
+            out.truncate(prefix.size)
+            out.seek(prefix.size)
+            size = prefix.size
+            buffer = bytearray(COPY_BUFFER)
+            view = memoryview(buffer)
+            while count := chunk.readinto(buffer):
+                prefix.digest.update(view[:count])
+                out.write(view[:count])
+                size += count
+        return size
+
+    async def _make_durable(self, file_id: str, prefix: _Prefix) -> None:
+        """fsync the prefix, record its length, then let go of the chunk files it now holds."""
+        if self.fsync:
+            await asyncio.to_thread(_fsync_file, self.partial / file_id)
+        self.db.execute(
+            "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?",
+            (prefix.chunks, prefix.size, file_id),
+        )
+        folder = self.chunks / file_id
+        for index in range(prefix.durable_chunks, prefix.chunks):
+            (folder / str(index)).unlink(missing_ok=True)
+        prefix.durable_chunks, prefix.durable_size = prefix.chunks, prefix.size
+
+    async def assemble(self, upload: UploadRecord) -> Assembly:
+        await self.advance(upload)
+        prefix = await self._prefix(upload)
+        if prefix.chunks != len(upload.chunk_ids):
+            raise RuntimeError(f"assemble({upload.file_id}) called with chunks missing")
+        target = self.partial / upload.file_id
+        if not target.exists():  # a file of zero chunks
+            target.touch()
+        assert prefix.digest is not None
+        return Assembly(upload.file_id, prefix.digest.hexdigest(), prefix.size, target)
 
     async def publish(self, assembly: Assembly) -> StoredFile:
         assert isinstance(assembly.handle, Path)
@@ -253,6 +337,7 @@ class LocalStorage:
             )
             self.db.execute("DELETE FROM chunks WHERE file_id = ?", (assembly.file_id,))
             self.db.execute("DELETE FROM uploads WHERE file_id = ?", (assembly.file_id,))
+        self._prefixes.pop(assembly.file_id, None)
         await asyncio.to_thread(shutil.rmtree, self.chunks / assembly.file_id, True)
         return StoredFile(assembly.file_id, assembly.size, created, final)
 
@@ -270,6 +355,8 @@ class LocalStorage:
                 "DELETE FROM names WHERE file_id = ? AND NOT EXISTS (SELECT 1 FROM files WHERE file_id = ?)",
                 (file_id, file_id),
             )
+        self._prefixes.pop(file_id, None)
+        (self.partial / file_id).unlink(missing_ok=True)
         await asyncio.to_thread(shutil.rmtree, self.chunks / file_id, True)
 
     async def uploads_untouched_since(self, when: float) -> list[str]:

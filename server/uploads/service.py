@@ -6,7 +6,9 @@ recording a chunk, assembling, expiring) happens under that file's lock, so:
 - chunks may arrive in any order, in parallel and twice: each is verified against its id, then recorded;
 - assembly happens exactly once, however many requests bring the last chunks or how many clients upload the
   same file at once: the first one to find nothing missing assembles, the others then find it published;
-- the slow parts (receiving bytes, fsync) happen outside the lock, so parallel chunks do not queue.
+- the slow parts (receiving bytes, fsync) happen outside the lock, so parallel chunks do not queue;
+- assembly runs ahead in the background (``Storage.advance``) as chunks arrive in order, so the answer to
+  the last chunk does not wait for a whole-file copy and hash.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ class UploadService:
         self.settings = settings
         self.clock = clock
         self.locks = KeyedLocks()
+        self._advancing: dict[str, asyncio.Task[None]] = {}
+        self._advance_again: set[str] = set()
+
+    async def close(self) -> None:
+        """Stop background assembly (what it did so far is kept; what it did not is redone later)."""
+        tasks = list(self._advancing.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def handshake(self, hs: Handshake) -> StoredFile | list[str]:
         """The published file if its content is already stored, else the chunk ids still needed, in order."""
@@ -128,15 +139,42 @@ class UploadService:
             if upload is None:
                 await data.spool.discard()
                 return []
-            stored = await self.storage.stored_chunks(file_id)
-            self._check_size(upload, stored, chunk.index, data.size)
+            try:
+                self._check_size(upload, await self.storage.stored_chunks(file_id), chunk.index, data.size)
+            except ApiError:
+                await data.spool.discard()
+                raise
             if not await self.storage.store_chunk(file_id, chunk.index, data.spool, data.size):
                 raise ApiError(E.UNKNOWN_UPLOAD)
             await self.storage.touch_upload(file_id, self.clock())
             needed = await self._needed(upload)
             if not needed:
                 await self._assemble(upload)
-            return needed
+                return needed
+        self._advance_later(file_id)
+        return needed
+
+    def _advance_later(self, file_id: str) -> None:
+        """Run ``Storage.advance`` for this file in the background; one runner per file, re-run if asked."""
+        if file_id in self._advancing:
+            self._advance_again.add(file_id)
+            return
+        self._advancing[file_id] = asyncio.create_task(self._advance(file_id), name=f"advance-{file_id}")
+
+    async def _advance(self, file_id: str) -> None:
+        try:
+            while True:
+                self._advance_again.discard(file_id)
+                async with self.locks.hold(file_id):
+                    upload = await self.storage.get_upload(file_id)
+                    if upload is not None:
+                        await self.storage.advance(upload)
+                if file_id not in self._advance_again:
+                    return
+        except Exception:  # the final assembly does the work again and reports any error to the client
+            log.exception("background assembly of %s failed", file_id)
+        finally:
+            del self._advancing[file_id]
 
     async def _upload_for_chunk(self, file_id: str, chunk: ChunkId) -> UploadRecord | None:
         upload = await self.storage.get_upload(file_id)

@@ -145,18 +145,20 @@ async def test_abandoned_uploads_expire(make_server: Any, http: aiohttp.ClientSe
 
 
 async def test_assembly_does_not_stall_other_requests(make_server: Any) -> None:
-    """While a large file is assembled and hashed, other clients' handshakes keep being answered."""
+    """While a large file is assembled and hashed, other clients' handshakes keep being answered.
+
+    Chunk 0 is sent last, so nothing can be assembled ahead: the last request assembles the whole file.
+    """
     server = make_server("--fsync", "true")
     big = plan(os.urandom(160 * CHUNK))
+    partial = server.data_dir / "partial" / big.file_id
     async with aiohttp.ClientSession() as http:
         client = SeedClient(http, server.url)
         await client.handshake(big)
-        await asyncio.gather(*(client.send_chunk(big, c) for c in big.chunk_ids[:-1]))
-        last = asyncio.create_task(client.send_chunk(big, big.chunk_ids[-1]))
-        await async_wait_until(
-            lambda: any(p.name.endswith(".assembling") for p in (server.data_dir / "tmp").iterdir()),
-            what="the assembly to start",
-        )
+        await asyncio.gather(*(client.send_chunk(big, c) for c in big.chunk_ids[1:]))
+        assert not partial.exists()
+        last = asyncio.create_task(client.send_chunk(big, big.chunk_ids[0]))
+        await async_wait_until(lambda: partial.exists() and partial.stat().st_size > 0, what="the assembly to start")
         answered_meanwhile = 0
         small = plan(b"tiny")
         while not last.done():
@@ -164,4 +166,36 @@ async def test_assembly_does_not_stall_other_requests(make_server: Any) -> None:
             assert answer.status == 200
             answered_meanwhile += not last.done()
         assert (await last).data == []
+        assert await stored_md5(client, f"{server.url}/upload/{big.file_id}.bin") == big.file_id
     assert answered_meanwhile >= 3, answered_meanwhile
+
+
+async def test_in_order_upload_is_assembled_ahead(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    """Chunks sent in order are appended as they come: before the last one, the rest is already assembled."""
+    p = plan(os.urandom(8 * CHUNK + 5))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    for chunk_id in p.chunk_ids[:-1]:
+        await client.send_chunk(p, chunk_id)
+    partial = server.data_dir / "partial" / p.file_id
+    wait_until(lambda: partial.exists() and partial.stat().st_size == 8 * CHUNK, what="assembly ahead")
+    assert (await client.send_chunk(p, p.chunk_ids[-1])).data == []
+    assert await stored_md5(client, f"{server.url}/upload/{p.file_id}.bin") == p.file_id
+
+
+async def test_restart_with_a_partly_assembled_file(server: ServerProcess) -> None:
+    """The assembled prefix survives kill -9 (re-hashed once after the restart); the result is right."""
+    p = plan(os.urandom(6 * CHUNK + 3))
+    async with aiohttp.ClientSession() as http:
+        client = SeedClient(http, server.url)
+        await client.handshake(p)
+        for chunk_id in p.chunk_ids[:4]:
+            await client.send_chunk(p, chunk_id)
+        partial = server.data_dir / "partial" / p.file_id
+        wait_until(lambda: partial.exists() and partial.stat().st_size == 4 * CHUNK, what="assembly ahead")
+    server.restart(hard=True)
+    async with aiohttp.ClientSession() as http:
+        client = SeedClient(http, server.url)
+        assert (await client.handshake(p)).data == p.chunk_ids[4:]
+        url = await client.upload(p)
+        assert await stored_md5(client, url) == p.file_id

@@ -157,3 +157,32 @@ async def test_reopen_reclaims_orphans(tmp_path: Path) -> None:
     assert sorted(p.name for p in (root / "chunks").iterdir()) == [FILE_ID]
     assert list((root / "files").iterdir()) == []
     await store.close()
+
+
+async def test_advance_then_assemble(storage: Storage) -> None:
+    await storage.put_upload(record())
+    await store(storage, 1)
+    await storage.advance(record())  # chunk 0 missing: nothing can be appended yet
+    await store(storage, 0)
+    await storage.advance(record())
+    await store(storage, 2)
+    assembly = await storage.assemble(record())
+    assert (assembly.md5, assembly.size) == (FILE_ID, sum(map(len, CHUNKS)))
+
+
+async def test_assembled_prefix_survives_reopen(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    first = LocalStorage(root, fsync=True)
+    await first.open()
+    await first.put_upload(record())
+    for i in (0, 1):
+        await store(first, i)
+    await first.advance(record())
+    await first.close()
+    second = LocalStorage(root, fsync=True)
+    await second.open()
+    assert await second.stored_chunks(FILE_ID) == {0: len(CHUNKS[0]), 1: len(CHUNKS[1])}
+    await store(second, 2)
+    assembly = await second.assemble(record())
+    assert assembly.md5 == FILE_ID  # the prefix was re-hashed from disk
+    await second.close()
