@@ -1,4 +1,4 @@
-"""The browser client's transfer engine: pure Python (stdlib only, asyncio only), no ``js``/``pyodide`` import.
+"""The browser client's transfer engine: pure Python (stdlib, asyncio), no ``js``/``pyodide`` import.
 
 It runs unchanged under CPython 3.11+ (unit tests) and Pyodide (the page). Everything that touches the
 browser lives in the browser package and reaches the engine only through the ports in ``ports.py``.
@@ -29,7 +29,7 @@ Wiring it in the browser::
                                                             # fetch rejection -> raise TransportError(...)
     class BlobSource:                                       # implements ports.FileSource
         name, size, last_modified                           # from the File
-        async def read(self, start, end): ...               # (await blob.slice(start, end).arrayBuffer()).to_bytes()
+        async def read(self, start, end): ...               # blob.slice(start, end).arrayBuffer() -> bytes
         async def blocks(self, block_size): ...             # optional: blob.stream() reader, async generator
 
     ctl = UploadController(BlobSource(file), FetchTransport(), base_url=page_origin,
@@ -41,12 +41,31 @@ Wiring it in the browser::
     await ctl.wait()       # the snapshot once the current run stops (finished, failed or paused)
 
 ``ctl.prepare()`` hashes and handshakes only (state CHOSEN after it, like the seed's "start upload" button;
-FINISHED if the server already has the file); ``ctl.start()`` then uploads. ``ctl.snapshot`` is the latest
-``UploadSnapshot``; listeners get each one (``listener=`` or ``ctl.subscribe(fn)``). Several files = several
-controllers sharing one transport.
+FINISHED if the server already has the file); ``ctl.start()`` then uploads. ``await ctl.cancel()`` aborts at
+once, in-flight requests included (the transport's awaiting task is cancelled: abort the fetch). After
+FAILED, ``ctl.start()`` retries. ``start()``/``pause()`` are plain (sync) calls, fine from a DOM handler.
+Which buttons to show: ``pause`` in UPLOADING/RETRYING, ``resume`` in PAUSED, ``start`` in CHOSEN/FAILED;
+other calls raise ``IllegalTransition``.
+
+Observing: ``ctl.snapshot`` is the latest ``UploadSnapshot``; listeners get each new one (``listener=`` or
+``ctl.subscribe(fn)``, which also calls ``fn`` at once). Draw from ``state``, ``percent``/``chunk_percent``,
+``bytes_done``/``bytes_total``, ``speed``, ``eta``, ``hash_percent`` (HASHING), ``retry_in`` and ``error``
+(RETRYING), ``url`` (FINISHED), ``error`` + ``error_code`` (FAILED).
+
+Transport rules: return every HTTP answer as ``HttpResponse(status, parsed_json_or_None)`` (4xx/5xx are data);
+raise ``TransportError`` only when no answer came. Build FormData in ``FormBody.parts`` order (file first)
+and let fetch set the multipart Content-Type; honour ``req.timeout`` (AbortSignal.timeout). ``base_url`` must
+be absolute (a PyScript worker's location is a ``blob:`` URL).
+
+Several files = several controllers sharing one transport. To skip hashing after a reload, keep
+``ctl.plan.to_dict()`` (e.g. in localStorage, keyed by name/size/last_modified) and pass
+``plan=ChunkPlan.from_dict(...)``. Errors the UI may see are catalogued in ``errors.Err`` plus the
+server's own ``error`` names (e.g. ``CHUNK_LIST_CONFLICT``, ``FILE_TOO_LARGE``).
 """
 
+from .chunking import CHUNK_SIZE, Chunk, ChunkPlan
 from .errors import EngineError, Err, IllegalTransition, ServerError, TransportError
+from .hashing import extname, hash_file
 from .ports import (
     Clock,
     FilePart,
@@ -61,9 +80,14 @@ from .ports import (
     Transport,
     UploadSnapshot,
 )
+from .retry import RetryPolicy
 from .state import UploadState
+from .uploader import UploadConfig, UploadController
 
 __all__ = [
+    "CHUNK_SIZE",
+    "Chunk",
+    "ChunkPlan",
     "Clock",
     "EngineError",
     "Err",
@@ -76,10 +100,15 @@ __all__ = [
     "IllegalTransition",
     "JsonBody",
     "Listener",
+    "RetryPolicy",
     "ServerError",
     "StreamingFileSource",
     "Transport",
     "TransportError",
+    "UploadConfig",
+    "UploadController",
     "UploadSnapshot",
     "UploadState",
+    "extname",
+    "hash_file",
 ]

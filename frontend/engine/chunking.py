@@ -38,7 +38,7 @@ class ChunkSpan:
 
 
 def chunk_spans(size: int, chunk_size: int = CHUNK_SIZE) -> list[ChunkSpan]:
-    """The seed's cut: ``ceil(size / chunk_size)`` chunks, the last one shorter; one empty chunk if ``size == 0``."""
+    """The seed's cut: ``ceil(size / chunk_size)`` chunks, the last shorter; one empty chunk if size is 0."""
     if size < 0:
         raise ValueError(f"a file size cannot be negative, got {size}")
     if chunk_size <= 0:
@@ -104,10 +104,14 @@ class ChunkPlan:
         ids = list(data["chunkIds"])
         if len(ids) != len(spans):
             raise ValueError(f"{len(ids)} chunk ids for {len(spans)} chunks")
-        for span, cid in zip(spans, ids):
-            if not (isinstance(cid, str) and len(cid) == 32 + len(str(span.index)) and cid.endswith(str(span.index))):
+        for span, cid in zip(spans, ids, strict=True):
+            if not (
+                isinstance(cid, str)
+                and len(cid) == 32 + len(str(span.index))
+                and cid.endswith(str(span.index))
+            ):
                 raise ValueError(f"chunk id {cid!r} does not fit chunk {span.index}")
-        chunks = tuple(Chunk(s.index, s.start, s.end, cid) for s, cid in zip(spans, ids))
+        chunks = tuple(Chunk(s.index, s.start, s.end, cid) for s, cid in zip(spans, ids, strict=True))
         return cls(str(data["fileId"]), str(data["ext"]), int(data["size"]), int(data["chunkSize"]), chunks)
 
 

@@ -34,7 +34,9 @@ class Err(Enum):
     """The catalogue. The member name is the stable code shown to the UI (``UploadSnapshot.error_code``)."""
 
     NETWORK = ErrorKind("the server could not be reached", retryable=True)
-    SERVER = ErrorKind("the server answered with an error", retryable=False)  # retryable per status, see retry.py
+    SERVER = ErrorKind(
+        "the server answered with an error", retryable=False
+    )  # retryable per status, see retry.py
     BAD_RESPONSE = ErrorKind("the server's answer is not the expected {code, msg, data} envelope")
     READ_FAILED = ErrorKind("the file could not be read")
     FILE_CHANGED = ErrorKind("the file changed after it was chosen; choose it again")
@@ -42,6 +44,7 @@ class Err(Enum):
     UPLOAD_LOST_LIMIT = ErrorKind("the server kept forgetting this upload")
     RETRIES_EXHAUSTED = ErrorKind("the server stayed unreachable; try again later")
     ILLEGAL_TRANSITION = ErrorKind("this action is not possible in the upload's current state")
+    INTERNAL = ErrorKind("unexpected error in the engine or one of its ports")
 
     @property
     def message(self) -> str:
@@ -79,7 +82,7 @@ class ServerError(EngineError):
 
     @property
     def code(self) -> str:
-        """The server's stable error name when it sent one (``"CHUNK_MISMATCH"``), else ``"HTTP_<status>"``."""
+        """The server's stable error name if it sent one (``"CHUNK_MISMATCH"``), else ``"HTTP_<status>"``."""
         return self.server_error or f"HTTP_{self.status}"
 
 

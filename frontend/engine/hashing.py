@@ -45,7 +45,7 @@ def upload_ext(filename: str) -> str:
     """The ``ext`` to send: the seed's ``extname`` when the server can accept it, else ''.
 
     The server refuses an ext longer than 16 characters or holding '/', '\\', '..' or control characters
-    (``"report.final version for the board"`` has the 30-character ext ``".final version for the board"``);
+    (``"report.final version for the board"`` has the 28-character ext ``".final version for the board"``);
     the ext only shapes the stored file's URL, so the engine drops it rather than fail the upload."""
     ext = extname(filename)
     if len(ext) > MAX_EXT_CHARS or "/" in ext or "\\" in ext or ".." in ext or _has_control(ext):
@@ -54,7 +54,7 @@ def upload_ext(filename: str) -> str:
 
 
 def upload_name(filename: str) -> str | None:
-    """The ``name`` to send (for the download's Content-Disposition), or None when the server would refuse it."""
+    """The ``name`` to send (for Content-Disposition on download), or None if the server refuses it."""
     if (
         not filename
         or len(filename) > MAX_NAME_CHARS
@@ -94,7 +94,7 @@ async def hash_file(
     block_size: int | None = None,
     on_progress: ProgressFn | None = None,
 ) -> ChunkPlan:
-    """Read ``source`` once and return its ``ChunkPlan``. Raises ``EngineError`` (READ_FAILED, FILE_CHANGED)."""
+    """Read ``source`` once and return its ``ChunkPlan``; ``EngineError`` READ_FAILED or FILE_CHANGED."""
     size = source.size
     spans = chunk_spans(size, chunk_size)
     whole = hashlib.md5(usedforsecurity=False)
@@ -109,7 +109,9 @@ async def hash_file(
                 span = spans[index]
                 take = view[: span.end - pos]
                 if not len(take):  # past the last chunk: more bytes than the size said
-                    raise EngineError(Err.FILE_CHANGED, f"the file has more than the {size} bytes it had when chosen")
+                    raise EngineError(
+                        Err.FILE_CHANGED, f"the file has more than the {size} bytes it had when chosen"
+                    )
                 whole.update(take)
                 current.update(take)
                 pos += len(take)

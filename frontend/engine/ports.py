@@ -43,7 +43,7 @@ class JsonBody:
     value: Any
 
     def encode(self) -> bytes:
-        """UTF-8 JSON text, for transports that send bytes (the browser may use ``JSON.stringify`` instead)."""
+        """UTF-8 JSON text for transports that send bytes (the browser may use ``JSON.stringify`` instead)."""
         return json.dumps(self.value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

@@ -22,12 +22,12 @@ still finish (or fail) the upload while paused.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from .errors import IllegalTransition
 
 
-class UploadState(str, Enum):
+class UploadState(StrEnum):
     NO_FILE = "unchoose"  # the seed's word: nothing chosen yet
     CHOSEN = "choose"  # a file is chosen (and maybe prepared); waiting for start
     HASHING = "hashing"  # computing the file's and chunks' MD5, then the first handshake
@@ -36,9 +36,6 @@ class UploadState(str, Enum):
     RETRYING = "retrying"  # waiting (backoff) before the next attempt after a network error or a 5xx
     FINISHED = "finish"  # the server has the whole file; ``url`` links to it
     FAILED = "failed"  # stopped for good until the user retries; ``error`` says why
-
-    def __str__(self) -> str:
-        return self.value
 
 
 S = UploadState
@@ -79,7 +76,7 @@ class StateMachine:
         return self._state
 
     def go(self, target: UploadState) -> UploadState:
-        """Move to ``target``; returns the previous state. Raises ``IllegalTransition`` if not in the table."""
+        """Move to ``target``; return the previous state. Raise ``IllegalTransition`` if not in the table."""
         if not can_go(self._state, target):
             raise IllegalTransition(self._state, target)
         previous, self._state = self._state, target

@@ -1,0 +1,376 @@
+"""Test support: an in-memory file, and an in-memory server + transport speaking the seed's protocol.
+
+``MemoryServer`` implements the protocol as our real server does (``server/uploads``), in a few lines: the
+needed set per upload, each chunk verified against its id (``422 CHUNK_MISMATCH``, the chunk stays needed),
+``404 UNKNOWN_UPLOAD`` for a chunk without a handshake, assembly + whole-file MD5 check when the last chunk
+arrives, the file's URL at the handshake once it is stored. Error answers carry ``code`` = status, ``msg``
+and ``error`` like the real server's.
+
+``MemoryTransport`` hands requests to it, and can inject faults (``Fault``): no answer before or after the
+server handled the request, a 5xx, a chunk corrupted in flight, the server losing its state (a restart
+without data), slow answers; ``offline`` fails everything; ``gate`` holds chunk requests until set. It counts
+requests in flight, so tests can check the parallelism.
+
+Stdlib only, like the engine, so it also runs under Pyodide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from .errors import TransportError
+from .ports import FilePart, FormBody, HttpRequest, HttpResponse, JsonBody
+from .protocol import HANDSHAKE_PATH, UPLOAD_PATH
+
+# ---------------------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------------------
+
+
+class BytesSource:
+    """A ``FileSource`` over bytes (random access only). Counts reads and the largest one."""
+
+    def __init__(self, data: bytes, name: str = "file.bin", last_modified: float = 0.0) -> None:
+        self.data = data
+        self._name = name
+        self._last_modified = last_modified
+        self.reads = 0
+        self.largest_read = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def last_modified(self) -> float:
+        return self._last_modified
+
+    async def read(self, start: int, end: int) -> bytes:
+        if not 0 <= start <= end <= len(self.data):
+            raise OSError(f"read [{start}, {end}) outside a file of {len(self.data)} bytes")
+        self.reads += 1
+        self.largest_read = max(self.largest_read, end - start)
+        return self.data[start:end]
+
+
+class StreamingBytesSource(BytesSource):
+    """A ``StreamingFileSource``: ``blocks`` yields pieces of the given sizes in turn (like a stream reader,
+    whose pieces need not align with chunks), or of ``block_size`` when no sizes are given."""
+
+    def __init__(self, data: bytes, name: str = "file.bin", piece_sizes: Sequence[int] = ()) -> None:
+        super().__init__(data, name)
+        self.piece_sizes = list(piece_sizes)
+
+    async def blocks(self, block_size: int) -> AsyncIterator[bytes]:
+        pos, turn = 0, 0
+        while pos < len(self.data):
+            size = self.piece_sizes[turn % len(self.piece_sizes)] if self.piece_sizes else block_size
+            turn += 1
+            piece = self.data[pos : pos + max(1, size)]
+            self.reads += 1
+            self.largest_read = max(self.largest_read, len(piece))
+            pos += len(piece)
+            yield piece
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------------------
+
+_FILE_ID = re.compile(r"[0-9a-f]{32}")
+_CHUNK_ID = re.compile(r"([0-9a-f]{32})(0|[1-9][0-9]{0,8})")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, error: str, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.error, self.msg = status, error, msg
+
+
+@dataclass
+class _Upload:
+    chunk_ids: list[str]
+    ext: str
+    size: int | None
+    chunks: dict[int, bytes] = field(default_factory=dict)
+
+
+class MemoryServer:
+    """The seed's upload protocol, in memory. ``files`` maps a file id to its bytes once stored."""
+
+    def __init__(self, base_url: str = "http://memory.test") -> None:
+        self.base_url = base_url.rstrip("/")
+        self.files: dict[str, bytes] = {}
+        self.names: dict[str, str] = {}
+        self.uploads: dict[str, _Upload] = {}
+        self.chunks_received: list[str] = []  # chunk ids of every chunk request that reached the server
+        self.handshakes = 0
+        self.assemblies = 0
+
+    def lose_state(self) -> None:
+        """Forget every unfinished upload (a restart that lost its data); stored files stay."""
+        self.uploads.clear()
+
+    def url(self, file_id: str, ext: str) -> str:
+        return f"{self.base_url}/upload/{quote(file_id + ext)}"
+
+    def handle(self, req: HttpRequest) -> HttpResponse:
+        path = urlsplit(req.url).path
+        try:
+            if req.method == "POST" and path == HANDSHAKE_PATH and isinstance(req.body, JsonBody):
+                return _ok(self._handshake(json.loads(req.body.encode())))
+            if req.method == "POST" and path == UPLOAD_PATH and isinstance(req.body, FormBody):
+                return _ok(self._chunk(req.body))
+            if path in (HANDSHAKE_PATH, UPLOAD_PATH):
+                raise _Refused(400, "BAD_REQUEST", f"{req.method} {path} with this body is not understood")
+            raise _Refused(404, "NOT_FOUND", "not found")
+        except _Refused as no:
+            return HttpResponse(
+                no.status, {"code": no.status, "msg": no.msg, "data": None, "error": no.error}
+            )
+
+    def _handshake(self, body: Any) -> str | list[str]:
+        self.handshakes += 1
+        if not isinstance(body, dict):
+            raise _Refused(400, "BAD_FIELD", "the handshake must be a JSON object")
+        file_id = _file_id(body.get("fileId"))
+        ext = body.get("ext") or ""
+        ids = body.get("chunkIds")
+        if not isinstance(ids, list):
+            raise _Refused(400, "BAD_FIELD", "chunkIds must be an array of chunk ids")
+        for position, cid in enumerate(ids):
+            match = _CHUNK_ID.fullmatch(cid) if isinstance(cid, str) else None
+            if match is None or int(match.group(2)) != position:
+                raise _Refused(
+                    400, "BAD_CHUNK_ID", f"chunkIds[{position}] is not a chunk id ending with {position}"
+                )
+        if isinstance(body.get("name"), str):
+            self.names[file_id] = body["name"]
+        if file_id in self.files:
+            return self.url(file_id, ext)
+        upload = self.uploads.get(file_id)
+        if upload is not None and upload.chunk_ids != ids:
+            if upload.chunks:
+                raise _Refused(
+                    409,
+                    "CHUNK_LIST_CONFLICT",
+                    "an upload of this file with another chunk list is in progress",
+                )
+            upload = None
+        if upload is None:
+            upload = self.uploads[file_id] = _Upload(list(ids), ext, body.get("size"))
+        needed = _needed(upload)
+        if needed:
+            return needed
+        self._assemble(file_id, upload)
+        return self.url(file_id, ext)
+
+    def _chunk(self, form: FormBody) -> list[str]:
+        file_id = _file_id(form.field("fileId"))
+        cid = form.field("chunkId")
+        match = _CHUNK_ID.fullmatch(cid) if cid else None
+        if match is None:
+            raise _Refused(400, "BAD_CHUNK_ID", f"chunkId {cid!r} is not a chunk id")
+        part: FilePart | None = form.file("file")
+        if part is None:
+            raise _Refused(400, "BAD_FIELD", "the form has no 'file' part")
+        self.chunks_received.append(cid)
+        upload = self.uploads.get(file_id)
+        if upload is None:
+            if file_id in self.files:
+                return []  # a late duplicate of a chunk of a stored file
+            raise _Refused(
+                404, "UNKNOWN_UPLOAD", f"no upload in progress for fileId {file_id}: send the handshake first"
+            )
+        index = int(match.group(2))
+        if index >= len(upload.chunk_ids) or upload.chunk_ids[index] != cid:
+            raise _Refused(409, "UNKNOWN_CHUNK", f"chunkId {cid} is not in the chunk list of file {file_id}")
+        md5 = hashlib.md5(part.data).hexdigest()
+        if md5 != match.group(1):
+            raise _Refused(422, "CHUNK_MISMATCH", f"chunk {index}: its bytes have MD5 {md5}; send it again")
+        upload.chunks[index] = part.data
+        needed = _needed(upload)
+        if not needed:
+            self._assemble(file_id, upload)
+        return needed
+
+    def _assemble(self, file_id: str, upload: _Upload) -> None:
+        data = b"".join(upload.chunks.get(i, b"") for i in range(len(upload.chunk_ids)))
+        del self.uploads[file_id]
+        if hashlib.md5(data).hexdigest() != file_id or (upload.size is not None and len(data) != upload.size):
+            raise _Refused(
+                422, "FILE_MISMATCH", "the assembled file does not match fileId; the upload was discarded"
+            )
+        self.files[file_id] = data
+        self.assemblies += 1
+
+
+def _needed(upload: _Upload) -> list[str]:
+    return [cid for i, cid in enumerate(upload.chunk_ids) if i not in upload.chunks]
+
+
+def _file_id(value: Any) -> str:
+    if value is None or value == "":
+        raise _Refused(403, "MISSING_FILE_ID", "请携带文件编号")
+    if not isinstance(value, str) or not _FILE_ID.fullmatch(value.lower()):
+        raise _Refused(400, "BAD_FILE_ID", "fileId must be 32 hexadecimal digits")
+    return value.lower()
+
+
+def _ok(data: Any) -> HttpResponse:
+    return HttpResponse(200, {"code": 0, "msg": "", "data": data})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The transport, with faults
+# ---------------------------------------------------------------------------------------------------------
+
+FAULT_KINDS = ("network", "network_after", "status", "corrupt", "lose_state", "delay")
+
+
+@dataclass
+class Fault:
+    """One injected fault, applied to matching requests.
+
+    kind: ``network`` (no answer; the server never saw it), ``network_after`` (the server handled it, the
+    answer is lost), ``status`` (answer ``status`` without reaching the server), ``corrupt`` (flip a byte of
+    the chunk on the way), ``lose_state`` (the server forgets its unfinished uploads first), ``delay`` (the
+    answer takes ``seconds``, through the transport's ``sleep``).
+    """
+
+    kind: str
+    path: str | None = None  # HANDSHAKE_PATH or UPLOAD_PATH; None = any request
+    times: int | None = 1  # matching requests it hits; None = all of them
+    skip: int = 0  # matching requests let through before it starts
+    status: int = 503
+    seconds: float = 0.0
+    chunk_index: int | None = None  # only chunk requests for this chunk
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {FAULT_KINDS}")
+
+    def matches(self, req: HttpRequest) -> bool:
+        if self.path is not None and urlsplit(req.url).path != self.path:
+            return False
+        if self.chunk_index is not None:
+            cid = req.body.field("chunkId") if isinstance(req.body, FormBody) else None
+            return cid is not None and cid[32:] == str(self.chunk_index)
+        return True
+
+
+class MemoryTransport:
+    """A ``Transport`` that hands each request to a ``MemoryServer``, with injectable faults."""
+
+    def __init__(
+        self,
+        server: MemoryServer | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        hook: Callable[[HttpRequest], Awaitable[None]] | None = None,
+    ) -> None:
+        self.server = server or MemoryServer()
+        self.sleep = sleep
+        self.hook = hook  # awaited before each request is handled (tests use it to act mid-upload)
+        self.faults: list[Fault] = []
+        self.offline = False
+        self.gate: asyncio.Event | None = None  # when set to an Event, chunk requests wait until it is set
+        self.requests: list[HttpRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.chunks_in_flight = 0
+        self.max_chunks_in_flight = 0
+
+    def inject(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    @property
+    def chunk_requests(self) -> list[HttpRequest]:
+        return [r for r in self.requests if urlsplit(r.url).path == UPLOAD_PATH]
+
+    @property
+    def handshake_requests(self) -> list[HttpRequest]:
+        return [r for r in self.requests if urlsplit(r.url).path == HANDSHAKE_PATH]
+
+    async def request(self, req: HttpRequest) -> HttpResponse:
+        self.requests.append(req)
+        is_chunk = urlsplit(req.url).path == UPLOAD_PATH
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if is_chunk:
+            self.chunks_in_flight += 1
+            self.max_chunks_in_flight = max(self.max_chunks_in_flight, self.chunks_in_flight)
+        try:
+            await asyncio.sleep(0)  # like a real request: others may start meanwhile
+            if self.hook is not None:
+                await self.hook(req)
+            if is_chunk and self.gate is not None:
+                await self.gate.wait()
+            if self.offline:
+                raise TransportError("offline (memory transport)")
+            fault = self._take(req)
+            if fault is not None:
+                if fault.kind == "delay":
+                    await self.sleep(fault.seconds)
+                elif fault.kind == "network":
+                    raise TransportError("connection refused (injected)")
+                elif fault.kind == "status":
+                    return HttpResponse(
+                        fault.status,
+                        {
+                            "code": fault.status,
+                            "msg": f"injected {fault.status}",
+                            "data": None,
+                            "error": "INTERNAL",
+                        },
+                    )
+                elif fault.kind == "corrupt":
+                    req = _corrupted(req)
+                elif fault.kind == "lose_state":
+                    self.server.lose_state()
+            resp = self.server.handle(req)
+            if fault is not None and fault.kind == "network_after":
+                raise TransportError("connection reset after the request was handled (injected)")
+            return resp
+        finally:
+            self.in_flight -= 1
+            if is_chunk:
+                self.chunks_in_flight -= 1
+
+    def _take(self, req: HttpRequest) -> Fault | None:
+        for fault in self.faults:
+            if not fault.matches(req):
+                continue
+            if fault.skip > 0:
+                fault.skip -= 1
+                continue
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
+            return fault
+        return None
+
+
+def _corrupted(req: HttpRequest) -> HttpRequest:
+    if not isinstance(req.body, FormBody):
+        return req
+    parts = []
+    for part in req.body.parts:
+        if isinstance(part, FilePart):
+            data = bytearray(part.data) or bytearray(b"\0")  # an empty chunk gets a byte
+            data[len(data) // 2] ^= 0xFF
+            part = replace(part, data=bytes(data))
+        parts.append(part)
+    return replace(req, body=FormBody(tuple(parts)))

@@ -1,0 +1,102 @@
+"""The seed's upload protocol from the client's side: the two requests, and reading the answers.
+
+- ``POST /api/upload/handshake``, JSON ``{fileId, ext, chunkIds}`` (+ our optional ``name``, ``size``):
+  ``data`` is the file's URL ("the server already has this file, nothing to upload") or the list of chunk
+  ids it still needs.
+- ``POST /api/upload``, multipart form: ``file`` (the chunk's bytes, FIRST, as the seed's ``FormData``),
+  ``chunkId``, ``fileId``: ``data`` is the list of chunk ids still needed, ``[]`` once the file is complete.
+
+Every answer is the envelope ``{code, msg, data}``: ``code`` 0 on success; on error our server sets ``code``
+to the HTTP status and adds ``error`` (a stable name such as ``"CHUNK_MISMATCH"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from .chunking import ChunkPlan
+from .errors import EngineError, Err, ServerError
+from .ports import FilePart, FormBody, FormField, HttpRequest, HttpResponse, JsonBody
+
+HANDSHAKE_PATH = "/api/upload/handshake"
+UPLOAD_PATH = "/api/upload"
+FILES_PATH = "/upload/"
+
+
+def handshake_request(
+    base_url: str, plan: ChunkPlan, *, name: str | None = None, timeout: float | None = None
+) -> HttpRequest:
+    body: dict[str, Any] = {"fileId": plan.file_id, "ext": plan.ext, "chunkIds": plan.chunk_ids}
+    if name is not None:
+        body["name"] = name
+    body["size"] = plan.size
+    return HttpRequest(
+        "POST",
+        _join(base_url, HANDSHAKE_PATH),
+        {"content-type": "application/json"},
+        JsonBody(body),
+        timeout,
+    )
+
+
+def chunk_request(
+    base_url: str, file_id: str, chunk_id: str, data: bytes, *, timeout: float | None = None
+) -> HttpRequest:
+    # The seed: formData.append('file', file); formData.append('chunkId', ...); formData.append('fileId', ...)
+    form = FormBody((FilePart("file", data), FormField("chunkId", chunk_id), FormField("fileId", file_id)))
+    return HttpRequest("POST", _join(base_url, UPLOAD_PATH), {}, form, timeout)
+
+
+def file_url(base_url: str, file_id: str, ext: str) -> str:
+    """Where the stored file is served (the seed: `http://localhost:8000/upload/${fileId}${ext}`)."""
+    return _join(base_url, FILES_PATH + quote(file_id + ext))
+
+
+def envelope_data(resp: HttpResponse) -> Any:
+    """``data`` of a success envelope; ``ServerError`` for an error answer; ``BAD_RESPONSE`` otherwise."""
+    body = resp.json_body
+    if not 200 <= resp.status < 300:
+        raise _server_error(resp.status, body, f"the server answered HTTP {resp.status}")
+    if not isinstance(body, dict) or "code" not in body:
+        raise EngineError(Err.BAD_RESPONSE, f"HTTP {resp.status} without a {{code, msg, data}} JSON envelope")
+    code = body["code"]
+    if code != 0:
+        # The seed's server may answer an error inside an HTTP 200: trust the envelope's code.
+        status = code if isinstance(code, int) and not isinstance(code, bool) else resp.status
+        raise _server_error(status, body, f"the server answered code {code!r}")
+    return body.get("data")
+
+
+def handshake_result(data: Any, plan: ChunkPlan) -> str | list[str]:
+    """The handshake's ``data``: a URL (str), or the needed chunk ids, each checked against the plan."""
+    if isinstance(data, str):
+        if not data:
+            raise EngineError(Err.BAD_RESPONSE, "the handshake answered an empty URL")
+        return data
+    return needed_ids(data, plan)
+
+
+def needed_ids(data: Any, plan: ChunkPlan) -> list[str]:
+    """A list of still-needed chunk ids; each must be one of the plan's."""
+    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+        raise EngineError(Err.BAD_RESPONSE, "expected a list of chunk ids in data")
+    for cid in data:
+        if plan.by_id(cid) is None:
+            raise EngineError(
+                Err.BAD_RESPONSE, f"the server asked for chunk {cid[:48]!r}, which is not in this file"
+            )
+    return data
+
+
+def _server_error(status: int, body: Any, fallback: str) -> ServerError:
+    """The server's ``msg`` and ``error`` name when the body is an envelope (a proxy's HTML page is not)."""
+    msg = body.get("msg") if isinstance(body, dict) else None
+    name = body.get("error") if isinstance(body, dict) else None
+    return ServerError(
+        status, msg if isinstance(msg, str) and msg else fallback, name if isinstance(name, str) else None
+    )
+
+
+def _join(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + path

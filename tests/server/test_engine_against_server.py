@@ -1,0 +1,195 @@
+"""The pure engine against the REAL server: a small aiohttp transport stands in for the browser's fetch."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import uuid
+
+import aiohttp
+
+from frontend.engine import (
+    FormBody,
+    HttpRequest,
+    HttpResponse,
+    JsonBody,
+    RetryPolicy,
+    TransportError,
+    UploadConfig,
+    UploadController,
+    UploadSnapshot,
+    UploadState,
+)
+from frontend.engine.memory import BytesSource
+from frontend.engine.protocol import UPLOAD_PATH
+from tests.support.server_process import ServerProcess
+
+MIB = 1024 * 1024
+
+
+class AiohttpTransport:
+    """A CPython ``Transport``: bodies encoded by the engine's own ``JsonBody``/``FormBody`` encoders."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self.chunk_posts = 0
+        self.stored_chunks: list[str] = []  # chunk ids the server answered 200 for
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def request(self, req: HttpRequest) -> HttpResponse:
+        headers = dict(req.headers)
+        data: bytes | None = None
+        if isinstance(req.body, JsonBody):
+            data = req.body.encode()
+        elif isinstance(req.body, FormBody):
+            data, headers["content-type"] = req.body.encode(uuid.uuid4().hex)
+        if req.url.endswith(UPLOAD_PATH):
+            self.chunk_posts += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            async with self.session.request(
+                req.method,
+                req.url,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=req.timeout),
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self.in_flight -= 1
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if isinstance(req.body, FormBody) and status == 200:
+            self.stored_chunks.append(req.body.field("chunkId") or "")
+        return HttpResponse(status, body)
+
+
+async def get_md5(http: aiohttp.ClientSession, url: str) -> str:
+    async with http.get(url) as resp:
+        assert resp.status == 200
+        return hashlib.md5(await resp.read()).hexdigest()
+
+
+async def test_engine_uploads_in_parallel_to_the_real_server(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    data = random.Random(35).randbytes(3 * MIB + MIB // 2)
+    transport = AiohttpTransport(http)
+    ctl = UploadController(
+        BytesSource(data, "report.pdf"), transport, base_url=server.url, config=UploadConfig(parallel=3)
+    )
+    final = await ctl.upload()
+    file_id = hashlib.md5(data).hexdigest()
+    assert final.state is UploadState.FINISHED, final
+    assert final.url == f"{server.url}/upload/{file_id}.pdf"
+    assert (final.chunks_total, final.percent) == (4, 100.0)
+    assert transport.chunk_posts == 4
+    assert transport.max_in_flight == 3
+    assert await get_md5(http, final.url) == file_id
+    # The same content again: the handshake answers the URL, nothing is sent.
+    again = UploadController(BytesSource(data, "copy.pdf"), transport, base_url=server.url)
+    assert (await again.upload()).url == final.url
+    assert transport.chunk_posts == 4
+    assert server.errors_logged() == []
+
+
+async def test_engine_uploads_an_empty_file(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    ctl = UploadController(BytesSource(b"", "empty.txt"), AiohttpTransport(http), base_url=server.url)
+    final = await ctl.upload()
+    assert final.state is UploadState.FINISHED, final
+    assert await get_md5(http, final.url or "") == hashlib.md5(b"").hexdigest()
+
+
+async def test_engine_rides_out_a_server_restart(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    """kill -9 in the middle: requests fail (network errors), the engine backs off and retries; the server
+    comes back on the same port with its data; the engine re-asks what it needs and finishes."""
+    data = random.Random(7).randbytes(6 * MIB + 3)
+    transport = AiohttpTransport(http)
+    killed = False
+    revived: list[asyncio.Task[str]] = []
+
+    class KillAfterTwoChunks:
+        async def request(self, req: HttpRequest) -> HttpResponse:
+            nonlocal killed
+            if transport.chunk_posts == 2 and not killed:
+                killed = True
+                server.kill()
+            return await transport.request(req)
+
+    def on_snapshot(snap: UploadSnapshot) -> None:
+        seen.append(snap.state)
+        if snap.state is UploadState.RETRYING and not revived:  # the engine noticed: bring the server back
+            revived.append(asyncio.ensure_future(asyncio.to_thread(server.restart, True, True)))
+
+    seen: list[UploadState] = []
+    config = UploadConfig(parallel=1, retry=RetryPolicy(base=0.1, cap=0.5, max_attempts=100))
+    ctl = UploadController(
+        BytesSource(data, "big.bin"),
+        KillAfterTwoChunks(),
+        base_url=server.url,
+        config=config,
+        listener=on_snapshot,
+    )
+    final = await ctl.upload()
+    assert killed and revived
+    await revived[0]
+    assert final.state is UploadState.FINISHED, final
+    assert UploadState.RETRYING in seen
+    assert await get_md5(http, final.url or "") == hashlib.md5(data).hexdigest()
+    assert transport.chunk_posts > 7  # the failed attempts
+    assert sorted(transport.stored_chunks) == sorted(
+        ctl.plan.chunk_ids if ctl.plan else []
+    )  # each stored once
+
+
+async def test_the_memory_server_answers_like_the_real_one(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    """The engine's unit tests run against ``MemoryServer``: the same requests must get the same answers
+    (status, error name, data) from it as from the real server."""
+    from frontend.engine.chunking import ChunkPlan
+    from frontend.engine.hashing import hash_file
+    from frontend.engine.memory import MemoryServer, MemoryTransport
+    from frontend.engine.protocol import chunk_request, handshake_request
+
+    data = random.Random(3).randbytes(3000)
+    plan: ChunkPlan = await hash_file(BytesSource(data, "x.bin"), chunk_size=1000)
+    other = await hash_file(BytesSource(data, "x.bin"), chunk_size=1500)  # same file, another chunk list
+    stranger = await hash_file(BytesSource(b"never handshaken", "y.bin"), chunk_size=1000)
+    ids, base = plan.chunk_ids, server.url
+
+    def chunk(i: int, payload: bytes | None = None, p: ChunkPlan = plan) -> HttpRequest:
+        c = p.chunks[i]
+        return chunk_request(base, p.file_id, c.id, payload if payload is not None else data[c.start : c.end])
+
+    script = [
+        handshake_request(base, plan, name="x.bin"),
+        chunk(1, b"x" * 1000),  # corrupted: 422 CHUNK_MISMATCH
+        chunk(1),
+        chunk(0, b"never handshaken", stranger),  # 404 UNKNOWN_UPLOAD
+        chunk_request(base, plan.file_id, ids[0][:32] + "7", b"zz"),  # 409 UNKNOWN_CHUNK
+        handshake_request(base, other),  # 409 CHUNK_LIST_CONFLICT
+        chunk_request(base, "", ids[0], b"zz"),  # 403 MISSING_FILE_ID
+        chunk(0),
+        chunk(2),  # the last one: [] and the file is assembled
+        handshake_request(base, plan),  # the URL
+        chunk(2),  # a late duplicate: []
+    ]
+    memory = MemoryTransport(MemoryServer(base))
+    real = AiohttpTransport(http)
+    for req in script:
+        mine, theirs = await memory.request(req), await real.request(req)
+        assert (mine.status, mine.json_body.get("error"), mine.json_body["data"]) == (
+            theirs.status,
+            theirs.json_body.get("error"),
+            theirs.json_body["data"],
+        ), req.url

@@ -1,0 +1,99 @@
+"""The seed's two requests as values, and how answers (envelopes, error answers, junk) are read."""
+
+from __future__ import annotations
+
+import pytest
+
+from frontend.engine.chunking import Chunk, ChunkPlan
+from frontend.engine.errors import EngineError, Err, ServerError
+from frontend.engine.ports import FilePart, FormBody, FormField, HttpResponse, JsonBody
+from frontend.engine.protocol import (
+    chunk_request,
+    envelope_data,
+    file_url,
+    handshake_request,
+    handshake_result,
+    needed_ids,
+)
+
+A = "0" * 32
+B = "1" * 32
+PLAN = ChunkPlan("f" * 32, ".jpg", 7, 4, (Chunk(0, 0, 4, A + "0"), Chunk(1, 4, 7, B + "1")))
+
+
+def test_handshake_request_carries_the_seeds_fields_plus_name_and_size() -> None:
+    req = handshake_request("http://h:1/", PLAN, name="a b.jpg", timeout=9.0)
+    assert (req.method, req.url, req.timeout) == ("POST", "http://h:1/api/upload/handshake", 9.0)
+    assert req.headers == {"content-type": "application/json"}
+    assert isinstance(req.body, JsonBody)
+    assert req.body.value == {
+        "fileId": "f" * 32,
+        "ext": ".jpg",
+        "chunkIds": [A + "0", B + "1"],
+        "name": "a b.jpg",
+        "size": 7,
+    }
+    assert handshake_request("http://h:1", PLAN).body.value.keys() == {"fileId", "ext", "chunkIds", "size"}
+
+
+def test_chunk_request_puts_the_file_part_first_like_the_seeds_formdata() -> None:
+    req = chunk_request("http://h:1", "f" * 32, A + "0", b"abcd")
+    assert req.url == "http://h:1/api/upload"
+    assert isinstance(req.body, FormBody)
+    assert req.body.parts == (
+        FilePart("file", b"abcd"),
+        FormField("chunkId", A + "0"),
+        FormField("fileId", "f" * 32),
+    )
+    body, content_type = req.body.encode("XyZ")
+    assert content_type == "multipart/form-data; boundary=XyZ"
+    assert body.startswith(b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="blob"\r\n')
+    assert body.index(b"abcd") < body.index(b'name="chunkId"') < body.index(b'name="fileId"')
+    assert body.endswith(b"--XyZ--\r\n")
+
+
+def test_file_url_quotes_the_name() -> None:
+    assert file_url("http://h:1/", "f" * 32, ".jpg") == "http://h:1/upload/" + "f" * 32 + ".jpg"
+    assert (
+        file_url("http://h:1", "f" * 32, ".文档") == "http://h:1/upload/" + "f" * 32 + ".%E6%96%87%E6%A1%A3"
+    )
+
+
+def test_success_envelopes() -> None:
+    assert envelope_data(HttpResponse(200, {"code": 0, "msg": "", "data": ["x"]})) == ["x"]
+    assert envelope_data(HttpResponse(200, {"code": 0, "msg": "", "data": "http://u"})) == "http://u"
+
+
+def test_error_answers_carry_the_servers_message_and_name() -> None:
+    with pytest.raises(ServerError) as info:
+        envelope_data(
+            HttpResponse(422, {"code": 422, "msg": "chunk 3: bad", "data": None, "error": "CHUNK_MISMATCH"})
+        )
+    assert (info.value.status, info.value.msg, info.value.server_error) == (
+        422,
+        "chunk 3: bad",
+        "CHUNK_MISMATCH",
+    )
+    with pytest.raises(ServerError) as info:  # the seed's server: an error inside HTTP 200
+        envelope_data(HttpResponse(200, {"code": 403, "msg": "请携带文件编号", "data": None}))
+    assert (info.value.status, info.value.msg, info.value.code) == (403, "请携带文件编号", "HTTP_403")
+    with pytest.raises(ServerError) as info:  # a proxy's HTML error page
+        envelope_data(HttpResponse(502, None))
+    assert (info.value.status, info.value.msg) == (502, "the server answered HTTP 502")
+
+
+@pytest.mark.parametrize("body", [None, [], "ok", {"data": []}])
+def test_a_2xx_without_an_envelope_is_a_bad_response(body: object) -> None:
+    with pytest.raises(EngineError) as info:
+        envelope_data(HttpResponse(200, body))
+    assert info.value.kind is Err.BAD_RESPONSE
+
+
+def test_needed_ids_must_belong_to_the_plan() -> None:
+    assert needed_ids([B + "1"], PLAN) == [B + "1"]
+    assert handshake_result([], PLAN) == []
+    assert handshake_result("http://u", PLAN) == "http://u"
+    for bad in (None, "", [1], [A + "1"], {"a": 1}):
+        with pytest.raises(EngineError) as info:
+            handshake_result(bad, PLAN)
+        assert info.value.kind is Err.BAD_RESPONSE
