@@ -42,6 +42,8 @@ class E(Enum):
     TOO_MANY_UPLOADS = ErrorKind(429, "too many uploads are in progress; try again later")
     BAD_REQUEST = ErrorKind(400, "bad request")
     NOT_FOUND = ErrorKind(404, "not found")
+    PRECONDITION_FAILED = ErrorKind(412, "a precondition (If-Match or If-Unmodified-Since) does not hold")
+    RANGE_NOT_SATISFIABLE = ErrorKind(416, "no requested range overlaps the file")
     METHOD_NOT_ALLOWED = ErrorKind(405, "method not allowed")
     ORIGIN_NOT_ALLOWED = ErrorKind(403, "this origin is not allowed to use the API")
     INTERNAL = ErrorKind(500, "internal server error")

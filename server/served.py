@@ -1,28 +1,60 @@
-"""Serving stored files: ``GET``/``HEAD /upload/<fileId><ext>`` (uploaded files).
+"""Serving uploaded files: ``GET``/``HEAD /upload/<fileId><ext>``, resumable like every download (RFC 9110).
 
 A file is served only once it is published (complete and verified) and only under an extension a handshake
-gave it. Full RFC 9110 range and conditional handling is the downloads module's job.
+gave it. Its content never changes (it is named by its MD5), so ``"<fileId>"`` is a perfect strong ETag; its
+Last-Modified is the moment it was published, and it is offered under the original name the handshake gave.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from server.errors import ApiError, E
+from server.file_response import LocalFile, Representation, Source, StreamedFile, content_type_for, respond
 from server.keys import STORAGE
+from server.rfc.conditionals import EntityTag
+from server.storage.base import Storage, StoredFile
 from server.uploads.protocol import split_upload_path
 
 routes = web.RouteTableDef()
+
+
+def _streamed(storage: Storage, stored: StoredFile) -> StreamedFile:
+    def read(start: int, count: int) -> AsyncIterator[bytes]:
+        return storage.read_file(stored, start, count)
+
+    return StreamedFile(read)
 
 
 @routes.get("/upload/{tail}")
 async def uploaded_file(request: web.Request) -> web.StreamResponse:
     parts = split_upload_path(request.match_info["tail"])
     storage = request.app[STORAGE]
-    if parts is not None:
-        file_id, ext = parts
-        stored = await storage.get_file(file_id)
-        name = await storage.get_name(file_id, ext)
-        if stored is not None and name is not None and stored.path is not None:
-            return web.FileResponse(stored.path)
-    raise ApiError(E.NOT_FOUND, "no such uploaded file")
+    if parts is None:
+        raise ApiError(E.NOT_FOUND, "no such uploaded file")
+    file_id, ext = parts
+    stored = await storage.get_file(file_id)
+    offered = await storage.get_name(file_id, ext)
+    if stored is None or offered is None:
+        raise ApiError(E.NOT_FOUND, "no such uploaded file")
+    source: Source
+    size = stored.size
+    if stored.path is not None:
+        try:
+            source = await asyncio.to_thread(LocalFile.open, stored.path)
+        except OSError:
+            raise ApiError(E.NOT_FOUND, "no such uploaded file") from None
+        size = source.stat.st_size
+    else:
+        source = _streamed(storage, stored)
+    rep = Representation(
+        size=size,
+        etag=EntityTag(f'"{file_id}"'),
+        last_modified=stored.created_at,
+        content_type=content_type_for(file_id + ext),
+        filename=offered.name or file_id + ext,
+    )
+    return respond(request, rep, source)

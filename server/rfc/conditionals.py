@@ -48,25 +48,38 @@ def parse_entity_tag(value: str) -> EntityTag | None:
 def parse_entity_tags(value: str) -> list[EntityTag] | str:
     """``If-Match``/``If-None-Match = "*" / #entity-tag``: ``ANY`` or the valid tags listed.
 
-    Members that are not entity-tags can match nothing, so they are left out.
+    Entity tags may contain commas, so the list is scanned tag by tag. A member that is not an entity-tag can
+    match nothing: it is skipped up to the next comma.
     """
     if value.strip(" \t") == ANY:
         return ANY
-    tags = []
-    # Entity tags may contain commas, so the list is scanned tag by tag rather than split on commas.
-    for match in _ENTITY_TAG.finditer(value):
-        tags.append(EntityTag(match[2], weak=match[1] is not None))
+    tags: list[EntityTag] = []
+    pos, end = 0, len(value)
+    while pos < end:
+        if value[pos] in " \t,":  # "a recipient MUST accept empty list elements" (section 5.6.1.2)
+            pos += 1
+            continue
+        match = _ENTITY_TAG.match(value, pos)
+        after = match.end() if match else pos
+        while after < end and value[after] in " \t":
+            after += 1
+        if match is not None and (after == end or value[after] == ","):
+            tags.append(EntityTag(match[2], weak=match[1] is not None))
+            pos = after
+        else:
+            comma = value.find(",", pos)
+            pos = end if comma < 0 else comma
     return tags
 
 
 def strong_match(a: EntityTag, b: EntityTag) -> bool:
-    """"Strong comparison: two entity tags are equivalent if both are not weak and their opaque-tags match
+    """ "Strong comparison: two entity tags are equivalent if both are not weak and their opaque-tags match
     character-by-character" (RFC 9110 section 8.8.3.2)."""
     return not a.weak and not b.weak and a.opaque == b.opaque
 
 
 def weak_match(a: EntityTag, b: EntityTag) -> bool:
-    """"Weak comparison: two entity tags are equivalent if their opaque-tags match character-by-character,
+    """ "Weak comparison: two entity tags are equivalent if their opaque-tags match character-by-character,
     regardless of either or both being tagged as 'weak'" (RFC 9110 section 8.8.3.2)."""
     return a.opaque == b.opaque
 
@@ -98,8 +111,9 @@ class Preconditions:
 
 def if_match_passes(value: str, current: EntityTag) -> bool:
     """RFC 9110 section 13.1.1: "If the field value is '*', the condition is true if the origin server has a
-    current representation for the target resource. If the field value is a list of entity tags, the condition
-    is true if any of the listed tags match the entity tag of the selected representation." (strong comparison)"""
+    current representation for the target resource. If the field value is a list of entity tags, the
+    condition is true if any of the listed tags match the entity tag of the selected representation."
+    (with the strong comparison)"""
     tags = parse_entity_tags(value)
     return tags == ANY or any(strong_match(tag, current) for tag in tags)
 

@@ -19,10 +19,11 @@ from typing import Final
 
 # Range requests with more range-specs than this are answered with the whole representation: "A server that
 # supports range requests MAY ignore or reject a Range header field that contains ... a set of many small
-# ranges" (RFC 9110 section 14.2). Apache's MaxRanges default is 200; no resuming client sends more than a few.
+# ranges" (RFC 9110 section 14.2). Apache's MaxRanges default is 200; no resuming client sends more than a
+# few.
 MAX_RANGES: Final = 100
-# "the typical overhead between parts of a multipart/byteranges is around 80 bytes" (RFC 9110 section 15.3.7.2):
-# ranges separated by fewer bytes than that are cheaper to send as one.
+# "the typical overhead between parts of a multipart/byteranges is around 80 bytes" (RFC 9110 section
+# 15.3.7.2): ranges separated by fewer bytes than that are cheaper to send as one.
 MIN_GAP: Final = 80
 
 _DIGITS = re.compile(r"[0-9]+")
@@ -69,8 +70,9 @@ Selection = list[ByteRange] | Unsatisfiable | None
 
 
 def unsatisfied_range(complete_length: int) -> str:
-    """``Content-Range`` of a 416: "A server generating a 416 (Range Not Satisfiable) response to a byte-range
-    request SHOULD send a Content-Range header field with an unsatisfied-range value" (RFC 9110 section 14.4)."""
+    """``Content-Range`` of a 416: "A server generating a 416 (Range Not Satisfiable) response to a
+    byte-range request SHOULD send a Content-Range header field with an unsatisfied-range value" (RFC 9110
+    section 14.4)."""
     return f"bytes */{complete_length}"
 
 
@@ -87,8 +89,9 @@ def parse_range(value: str) -> list[RangeSpec] | None:
         suffix-range     = "-" suffix-length
     """
     unit, eq, range_set = value.partition("=")
-    # "Range unit names are case-insensitive" (section 14.1); "bytes" is the only unit we serve, and "An origin
-    # server MUST ignore a Range header field that contains a range unit it does not understand" (section 14.2).
+    # "Range unit names are case-insensitive" (section 14.1); "bytes" is the only unit we serve, and "An
+    # origin server MUST ignore a Range header field that contains a range unit it does not understand"
+    # (section 14.2).
     if not eq or unit.lower() != "bytes":
         return None
     specs: list[RangeSpec] = []
@@ -108,8 +111,9 @@ def parse_range(value: str) -> list[RangeSpec] | None:
         if not _DIGITS.fullmatch(first_text) or (last_text and not _DIGITS.fullmatch(last_text)):
             return None
         first, last = int(first_text), (int(last_text) if last_text else None)
-        # "An int-range is invalid if the last-pos value is present and less than the first-pos" (14.1.1), and a
-        # server "MAY ignore or reject a Range header field that contains an invalid ranges-specifier" (14.2).
+        # "An int-range is invalid if the last-pos value is present and less than the first-pos" (14.1.1), and
+        # a server "MAY ignore or reject a Range header field that contains an invalid ranges-specifier"
+        # (14.2).
         if last is not None and last < first:
             return None
         specs.append(RangeSpec(first, last))
@@ -141,7 +145,8 @@ def resolve(specs: list[RangeSpec], length: int) -> list[ByteRange] | Unsatisfia
             satisfiable = True
             start = spec.first
             # "If the last-pos value is absent, or if the value is greater than or equal to the current length
-            # of the representation data, the byte range is interpreted as the remainder of the representation"
+            # of the representation data, the byte range is interpreted as the remainder of the
+            # representation"
             stop = length if spec.last is None else min(spec.last + 1, length)
         if stop > start:
             ranges.append(ByteRange(start, stop))
@@ -153,8 +158,8 @@ def resolve(specs: list[RangeSpec], length: int) -> list[ByteRange] | Unsatisfia
 def coalesce(ranges: list[ByteRange], min_gap: int = MIN_GAP) -> list[ByteRange]:
     """Merge ranges that overlap or lie closer than ``min_gap`` bytes apart, keeping the client's order.
 
-    RFC 9110 section 15.3.7.2: "a server MAY coalesce any of the ranges that overlap, or that are separated by a
-    gap that is smaller than the overhead of sending multiple parts, regardless of the order in which the
+    RFC 9110 section 15.3.7.2: "a server MAY coalesce any of the ranges that overlap, or that are separated by
+    a gap that is smaller than the overhead of sending multiple parts, regardless of the order in which the
     corresponding range-spec appeared", and "SHOULD send the parts in the same order that the corresponding
     range-spec appeared in the received Range header field, excluding those ranges that were deemed
     unsatisfiable or that were coalesced into other ranges". Each merged range takes the place of the earliest

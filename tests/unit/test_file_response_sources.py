@@ -1,0 +1,52 @@
+"""``server.file_response.respond`` with a byte source that is not a local file (a storage backend's stream),
+served by a real aiohttp server in this process and fetched over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import test_utils, web
+
+from server.file_response import Representation, StreamedFile, respond
+from server.rfc.conditionals import EntityTag
+from tests.support.http_ranges import parse_byteranges, pattern
+
+DATA = pattern(300_000, b"streamed")
+
+
+async def _read(start: int, count: int) -> AsyncIterator[bytes]:
+    """Like a remote backend: uneven chunks."""
+    end = start + count
+    while start < end:
+        step = min(7777, end - start)
+        yield DATA[start : start + step]
+        start += step
+
+
+async def _truncated(start: int, count: int) -> AsyncIterator[bytes]:
+    yield DATA[start : start + min(count, 1000)]
+
+
+async def _handler(request: web.Request) -> web.StreamResponse:
+    reader = _truncated if request.query.get("short") else _read
+    rep = Representation(len(DATA), EntityTag('"s"'), 1_700_000_000.0, "application/octet-stream", "s.bin")
+    return respond(request, rep, StreamedFile(reader))
+
+
+async def test_streamed_source_serves_whole_ranges_and_multipart() -> None:
+    app = web.Application()
+    app.router.add_get("/f", _handler)
+    async with test_utils.TestServer(app) as server, aiohttp.ClientSession() as http:
+        async with http.get(server.make_url("/f")) as resp:
+            assert (resp.status, await resp.read()) == (200, DATA)
+        async with http.get(server.make_url("/f"), headers={"Range": "bytes=1000-99999"}) as resp:
+            assert (resp.status, await resp.read()) == (206, DATA[1000:100000])
+        async with http.get(server.make_url("/f"), headers={"Range": "bytes=0-9,200000-"}) as resp:
+            parts = parse_byteranges(await resp.read(), resp.headers["Content-Type"])
+            assert [p.data for p in parts] == [DATA[:10], DATA[200000:]]
+        # A stream that ends early cannot meet the Content-Length: the client sees an incomplete body.
+        async with http.get(server.make_url("/f?short=1")) as resp:
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await resp.read()
