@@ -47,10 +47,11 @@ log = logging.getLogger(__name__)
 READ_SIZE: Final = 256 * 1024
 # Same switch as aiohttp's FileResponse: set AIOHTTP_NOSENDFILE=1 to send through userspace reads.
 SENDFILE_DISABLED: Final = bool(os.environ.get("AIOHTTP_NOSENDFILE"))
-# RFC 9110 section 14.2: "A server MUST ignore a Range header field received with a request method that is
-# unrecognized or for which range handling is not defined. For this specification, GET is the only method for
-# which range handling is defined." So HEAD with Range answers what GET without Range would.
-RANGE_METHODS: Final = frozenset({"GET"})
+# RFC 9110 section 9.3.2: "The server SHOULD send the same header fields in response to a HEAD request as it
+# would have sent if the request method had been GET." A HEAD with Range therefore answers the 206/416 head a
+# GET would (as nginx and Apache do; download managers probe range support that way). Section 14.2 ("GET is
+# the only method for which range handling is defined") is honoured by never sending a body for HEAD.
+RANGE_METHODS: Final = frozenset({"GET", "HEAD"})
 
 _BOUNDARY_KEY: Final = secrets.token_bytes(
     16

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.seed_protocol import CHUNK, SeedClient, form_body, plan
 from tests.support.server_process import ServerProcess
+from tests.support.waiting import wait_until
 
 MD5 = hashlib.md5(b"x").hexdigest()
 GOOD_IDS = [hashlib.md5(b"x").hexdigest() + "0"]
@@ -204,3 +205,11 @@ async def test_too_many_uploads_in_progress(make_server: Any, http: aiohttp.Clie
     assert refused.status == 429 and refused.body["error"] == "TOO_MANY_UPLOADS"
     await client.upload(a)  # finishing one frees a place
     assert (await client.handshake(c)).status == 200
+
+
+async def test_oversized_header_is_a_quiet_400(shared_server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    ranges = ",".join(f"{i}-{i}" for i in range(0, 4000, 2))
+    async with http.get(f"{shared_server.url}/download/x", headers={"Range": f"bytes={ranges}"}) as resp:
+        assert resp.status == 400
+    wait_until(lambda: any("answered 400" in line for line in shared_server.log), what="the one-line log")
+    assert shared_server.errors_logged() == []

@@ -39,9 +39,10 @@ def test_multipart_plan_length_is_exact() -> None:
     assert int(p.headers["Content-Length"]) == p.body_length
 
 
-def test_head_ignores_range() -> None:
-    assert plan("HEAD", Range="bytes=0-9").status == 200
-    assert plan("HEAD", Range="bytes=0-9").headers == plan("GET").headers
+def test_head_plans_what_get_would() -> None:
+    for value in ("bytes=0-9", "bytes=0-0,-1", "bytes=200000-"):
+        head, get = plan("HEAD", Range=value), plan("GET", Range=value)
+        assert (head.status, head.headers) == (get.status, get.headers)
 
 
 def test_304_and_412_and_416() -> None:
