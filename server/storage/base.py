@@ -8,7 +8,7 @@ The embedded default is ``server.storage.local.LocalStorage`` (local disk + SQLi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -91,7 +91,7 @@ class Storage(Protocol):
 
     async def count_uploads(self) -> int: ...
 
-    async def stored_chunks(self, file_id: str) -> dict[int, int]:
+    async def stored_chunks(self, file_id: str) -> Mapping[int, int]:
         """Index -> size of every chunk that is safely stored."""
         ...
 

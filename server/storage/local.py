@@ -30,8 +30,9 @@ import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from pathlib import Path
 
 from server.storage.base import Assembly, ChunkSpool, FileName, StoredFile, UploadRecord
@@ -121,6 +122,10 @@ class LocalStorage:
         self.fsync = fsync
         self._db: sqlite3.Connection | None = None
         self._prefixes: dict[str, _Prefix] = {}
+        # Uploads in progress and their stored chunks, as in SQLite: read once, then kept up to date, so a
+        # chunk's answer does not re-read (and re-split) lists that grow with the file.
+        self._uploads: dict[str, UploadRecord] = {}
+        self._stored: dict[str, dict[int, int]] = {}
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
@@ -196,13 +201,22 @@ class LocalStorage:
     # -- uploads in progress ----------------------------------------------------------------------------------
 
     async def get_upload(self, file_id: str) -> UploadRecord | None:
+        cached = self._uploads.get(file_id)
+        if cached is not None:
+            return cached
         row = self.db.execute(
             "SELECT chunk_ids, size, created_at, updated_at FROM uploads WHERE file_id = ?", (file_id,)
         ).fetchone()
         if row is None:
             return None
         chunk_ids = tuple(row[0].split(",")) if row[0] else ()
-        return UploadRecord(file_id, chunk_ids, row[1], row[2], row[3])
+        record = self._uploads[file_id] = UploadRecord(file_id, chunk_ids, row[1], row[2], row[3])
+        return record
+
+    def _forget(self, file_id: str) -> None:
+        self._uploads.pop(file_id, None)
+        self._stored.pop(file_id, None)
+        self._prefixes.pop(file_id, None)
 
     async def put_upload(self, record: UploadRecord) -> None:
         with self.db:  # one transaction
@@ -213,20 +227,31 @@ class LocalStorage:
                 "VALUES (?, ?, ?, ?, ?)",
                 (record.file_id, ",".join(record.chunk_ids), record.size, record.created_at, record.updated_at),
             )
-        self._prefixes.pop(record.file_id, None)
+        self._forget(record.file_id)
+        self._uploads[record.file_id] = record
+        self._stored[record.file_id] = {}
         (self.partial / record.file_id).unlink(missing_ok=True)
         await asyncio.to_thread(shutil.rmtree, self.chunks / record.file_id, True)
         (self.chunks / record.file_id).mkdir(exist_ok=True)
 
     async def touch_upload(self, file_id: str, now: float) -> None:
+        record = await self.get_upload(file_id)
+        if record is None:
+            return
         self.db.execute("UPDATE uploads SET updated_at = ? WHERE file_id = ?", (now, file_id))
+        self._uploads[file_id] = replace(record, updated_at=now)
 
     async def count_uploads(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM uploads").fetchone()[0])
 
-    async def stored_chunks(self, file_id: str) -> dict[int, int]:
-        rows = self.db.execute("SELECT idx, size FROM chunks WHERE file_id = ?", (file_id,))
-        return dict(rows.fetchall())
+    async def stored_chunks(self, file_id: str) -> Mapping[int, int]:
+        stored = self._stored.get(file_id)
+        if stored is None:
+            rows = self.db.execute("SELECT idx, size FROM chunks WHERE file_id = ?", (file_id,))
+            stored = dict(rows.fetchall())
+            if await self.get_upload(file_id) is not None:
+                self._stored[file_id] = stored
+        return MappingProxyType(stored)
 
     async def new_spool(self) -> ChunkSpool:
         return LocalSpool(self.tmp / f"{uuid.uuid4().hex}.chunk", self.fsync)
@@ -242,6 +267,8 @@ class LocalStorage:
         self.db.execute(
             "INSERT OR REPLACE INTO chunks (file_id, idx, size) VALUES (?, ?, ?)", (file_id, index, size)
         )
+        if file_id in self._stored:
+            self._stored[file_id][index] = size
         return True
 
     async def advance(self, upload: UploadRecord) -> None:
@@ -337,7 +364,7 @@ class LocalStorage:
             )
             self.db.execute("DELETE FROM chunks WHERE file_id = ?", (assembly.file_id,))
             self.db.execute("DELETE FROM uploads WHERE file_id = ?", (assembly.file_id,))
-        self._prefixes.pop(assembly.file_id, None)
+        self._forget(assembly.file_id)
         await asyncio.to_thread(shutil.rmtree, self.chunks / assembly.file_id, True)
         return StoredFile(assembly.file_id, assembly.size, created, final)
 
@@ -355,7 +382,7 @@ class LocalStorage:
                 "DELETE FROM names WHERE file_id = ? AND NOT EXISTS (SELECT 1 FROM files WHERE file_id = ?)",
                 (file_id, file_id),
             )
-        self._prefixes.pop(file_id, None)
+        self._forget(file_id)
         (self.partial / file_id).unlink(missing_ok=True)
         await asyncio.to_thread(shutil.rmtree, self.chunks / file_id, True)
 

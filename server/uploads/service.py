@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -146,7 +146,10 @@ class UploadService:
                 raise
             if not await self.storage.store_chunk(file_id, chunk.index, data.spool, data.size):
                 raise ApiError(E.UNKNOWN_UPLOAD)
-            await self.storage.touch_upload(file_id, self.clock())
+            now = self.clock()
+            # Expiry counts in hours by default: one write a second (at most) per upload is plenty.
+            if now - upload.updated_at >= min(1.0, self.settings.upload_ttl_seconds / 10):
+                await self.storage.touch_upload(file_id, now)
             needed = await self._needed(upload)
             if not needed:
                 await self._assemble(upload)
@@ -186,7 +189,7 @@ class UploadService:
             raise ApiError(E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {file_id}")
         return upload
 
-    def _check_size(self, upload: UploadRecord, stored: dict[int, int], index: int, size: int) -> None:
+    def _check_size(self, upload: UploadRecord, stored: Mapping[int, int], index: int, size: int) -> None:
         total = size + sum(chunk_size for i, chunk_size in stored.items() if i != index)
         limit = self.settings.max_file_bytes
         if total > limit:
