@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Idempotent set-up: the virtual environment at .venv/ with the project and its test tools, and the browser
-# assets (PyScript, Pyodide) from npm, pinned by frontend/package-lock.json.
+# Idempotent set-up: the virtual environment at .venv/ with the project and its test tools, the browser
+# assets (PyScript, Pyodide) pinned by frontend/package-lock.json, and the benchmark peers pinned by
+# bench/peers/package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -15,10 +17,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
-if [ -f frontend/package-lock.json ]; then
-    lockstamp=frontend/node_modules/.installed
-    if [ ! -f "$lockstamp" ] || [ frontend/package-lock.json -nt "$lockstamp" ]; then
-        (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
-        touch "$lockstamp"
-    fi
-fi
+npm_ci_once frontend
+npm_ci_once bench/peers
