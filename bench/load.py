@@ -109,7 +109,7 @@ async def run(ctx: Context) -> Result:
     return Result(
         name=BENCHMARK.name,
         title=BENCHMARK.title,
-        ours=f"{servers.our_version()}: POST /api/upload, checks on, fsync on",
+        ours=f"{servers.our_version()}: POST /api/upload, checks on, --fsync files",
         peer=None if tus_missing else servers.tus_version(),
         params={
             "uploads at once": uploads,

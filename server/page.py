@@ -4,8 +4,8 @@ Routes:
 
 - ``GET /``: ``frontend/index.html``; when the npm assets are missing, a 503 page saying how to install them.
 - ``GET /pyscript.json``: the PyScript configuration of the page's one worker: the local Pyodide as the
-  interpreter and, under ``files``, every Python module of ``frontend/engine`` and ``frontend/browser`` (listed
-  when asked, so a new module needs no configuration change), fetched into the worker's file system.
+  interpreter and, under ``files``, every Python module of ``frontend/engine`` and ``frontend/browser``
+  (listed when asked, so a new module needs no configuration change), fetched into the worker's files.
 - ``/static/...`` (``frontend/static``), ``/py/engine/...`` and ``/py/browser/...`` (the Python sources),
   ``/vendor/pyscript/...`` (``@pyscript/core/dist``) and ``/vendor/pyodide/...`` (the ``pyodide`` package).
 
@@ -38,9 +38,12 @@ VENDOR: Final = {
     "/vendor/pyscript": NODE_MODULES / "@pyscript" / "core" / "dist",
     "/vendor/pyodide": NODE_MODULES / "pyodide",
 }
-OWN: Final = {"/static": FRONTEND / "static"} | {f"/py/{name}": path for name, path in PYTHON_PACKAGES.items()}
+OWN: Final = {
+    "/static": FRONTEND / "static",
+    "/py/engine": PYTHON_PACKAGES["engine"],
+    "/py/browser": PYTHON_PACKAGES["browser"],
+}
 
-PYSCRIPT_CORE: Final = "/vendor/pyscript/core.js"
 PYODIDE_MODULE: Final = "/vendor/pyodide/pyodide.mjs"
 
 # Explicit types: the platform's mimetypes tables vary (``.toml``, ``.map``, ``.mjs`` are missing on some).
@@ -99,7 +102,7 @@ def _cache_control(path: str) -> str:
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    if not _vendor_installed() or not INDEX_HTML.is_file():
+    if not _vendor_installed():
         return web.Response(
             status=503,
             text=SETUP_MISSING_HTML,

@@ -45,7 +45,8 @@ class UploadRecord:
 class ChunkSpool(Protocol):
     """A temporary home for the bytes of one incoming chunk, before anyone knows whether they are good."""
 
-    async def write(self, data: bytes | memoryview) -> None: ...
+    def write(self, data: bytes | memoryview) -> None:
+        """Append bytes. Called from a worker thread (with the hashing), never twice at once for one spool."""
 
     async def seal(self) -> None:
         """Make the written bytes durable (the slow part of storing a chunk, done before any lock)."""

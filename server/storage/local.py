@@ -14,8 +14,8 @@ file sent in order there is almost nothing left to do; a 16 GiB file is not copi
 while its last request waits. The appended prefix is made durable (fsync, then its length in SQLite, then
 its chunk files deleted) every ``PREFIX_SYNC_BYTES``; after a restart the prefix is re-hashed once.
 
-Crash safety (``kill -9`` at any moment): bytes are written to ``tmp/`` first, fsynced, then renamed into
-place, and only then recorded in SQLite. A row therefore always points at complete bytes; bytes without a row
+Crash safety (``kill -9`` at any moment): bytes are written to ``tmp/`` first (fsynced with ``--fsync all``),
+then renamed into place, and only then recorded in SQLite. A row therefore always points at complete bytes; bytes without a row
 are simply asked for again. A published file is visible only once its row in ``files`` exists, which is
 written after the rename into ``files/``. SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit
 survives the death of the process (not necessarily of the machine, which loses at most the last commits).
@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from pathlib import Path
 
+from server.settings import Fsync
 from server.storage.base import Assembly, ChunkSpool, FileName, StoredFile, UploadRecord
 
 COPY_BUFFER = 1024 * 1024
@@ -91,18 +92,19 @@ class _Prefix:
 
 
 class LocalSpool:
-    """A chunk being received, in ``tmp/``. Writes are small and go to the page cache; ``seal`` fsyncs."""
+    """A chunk being received, in ``tmp/``; ``seal`` fsyncs. Unbuffered: writes come in large batches."""
 
     def __init__(self, path: Path, fsync: bool) -> None:
         self.path = path
         self._fsync = fsync
-        self._file = open(path, "wb")  # noqa: SIM115 - closed in seal/discard
+        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in seal/discard
 
-    async def write(self, data: bytes | memoryview) -> None:
-        self._file.write(data)
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:  # a raw file may write less than asked
+            view = view[self._file.write(view) :]
 
     async def seal(self) -> None:
-        self._file.flush()
         if self._fsync:
             await asyncio.to_thread(os.fsync, self._file.fileno())
         self._file.close()
@@ -113,7 +115,7 @@ class LocalSpool:
 
 
 class LocalStorage:
-    def __init__(self, data_dir: Path, *, fsync: bool = True) -> None:
+    def __init__(self, data_dir: Path, *, fsync: Fsync = Fsync.FILES) -> None:
         self.root = data_dir
         self.tmp = data_dir / "tmp"
         self.chunks = data_dir / "chunks"
@@ -254,7 +256,7 @@ class LocalStorage:
         return MappingProxyType(stored)
 
     async def new_spool(self) -> ChunkSpool:
-        return LocalSpool(self.tmp / f"{uuid.uuid4().hex}.chunk", self.fsync)
+        return LocalSpool(self.tmp / f"{uuid.uuid4().hex}.chunk", self.fsync is Fsync.ALL)
 
     async def store_chunk(self, file_id: str, index: int, spool: ChunkSpool, size: int) -> bool:
         assert isinstance(spool, LocalSpool)
@@ -281,7 +283,7 @@ class LocalStorage:
             prefix.size = await asyncio.to_thread(self._append, self.partial / file_id, prefix, source)
             prefix.chunks += 1
             pending = prefix.size - prefix.durable_size
-            if not self.fsync or pending >= PREFIX_SYNC_BYTES or prefix.chunks == total:
+            if self.fsync is Fsync.NONE or pending >= PREFIX_SYNC_BYTES or prefix.chunks == total:
                 await self._make_durable(file_id, prefix)
 
     async def _prefix(self, upload: UploadRecord) -> _Prefix:
@@ -327,16 +329,15 @@ class LocalStorage:
 
     async def _make_durable(self, file_id: str, prefix: _Prefix) -> None:
         """fsync the prefix, record its length, then let go of the chunk files it now holds."""
-        if self.fsync:
+        if self.fsync is not Fsync.NONE:
             await asyncio.to_thread(_fsync_file, self.partial / file_id)
         self.db.execute(
             "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?",
             (prefix.chunks, prefix.size, file_id),
         )
-        folder = self.chunks / file_id
-        for index in range(prefix.durable_chunks, prefix.chunks):
-            (folder / str(index)).unlink(missing_ok=True)
+        done = [self.chunks / file_id / str(i) for i in range(prefix.durable_chunks, prefix.chunks)]
         prefix.durable_chunks, prefix.durable_size = prefix.chunks, prefix.size
+        await asyncio.to_thread(lambda: [path.unlink(missing_ok=True) for path in done])
 
     async def assemble(self, upload: UploadRecord) -> Assembly:
         await self.advance(upload)
@@ -353,7 +354,7 @@ class LocalStorage:
         assert isinstance(assembly.handle, Path)
         final = self.files / assembly.file_id
         os.replace(assembly.handle, final)
-        if self.fsync:
+        if self.fsync is not Fsync.NONE:
             await asyncio.to_thread(_fsync_file, self.files)
         created = os.stat(final).st_mtime
         with self.db:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import MiB, Settings, parse_settings
+from server.settings import Fsync, MiB, Settings, parse_settings
 
 
 def test_defaults() -> None:
@@ -15,12 +15,18 @@ def test_defaults() -> None:
     assert (s.host, s.port, s.data_dir) == ("127.0.0.1", 8000, Path("data"))
     assert s.downloads_path == Path("data/downloads")
     assert s.cors_origins == ("*",)
+    assert s.fsync is Fsync.FILES
+
+
+@pytest.mark.parametrize(("text", "mode"), [("all", Fsync.ALL), ("true", Fsync.ALL), ("FILES", Fsync.FILES), ("none", Fsync.NONE), ("false", Fsync.NONE)])
+def test_fsync_modes(text: str, mode: Fsync) -> None:
+    assert parse_settings(["--fsync", text], environ={}).fsync is mode
 
 
 def test_environment_then_flags() -> None:
     env = {"RT_PORT": "9000", "RT_MAX_CHUNK_BYTES": str(2 * MiB), "RT_FSYNC": "off", "RT_CORS_ORIGINS": "https://a.example/, https://b.example"}
     s = parse_settings([], environ=env)
-    assert (s.port, s.max_chunk_bytes, s.fsync) == (9000, 2 * MiB, False)
+    assert (s.port, s.max_chunk_bytes, s.fsync) == (9000, 2 * MiB, Fsync.NONE)
     assert s.cors_origins == ("https://a.example", "https://b.example")
     assert parse_settings(["--port", "9100"], environ=env).port == 9100
 

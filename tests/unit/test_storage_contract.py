@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from server.settings import Fsync
 from server.storage.base import Storage, UploadRecord
 from server.storage.local import LocalStorage
 
 BACKENDS: dict[str, Callable[[Path], Storage]] = {
-    "local": lambda root: LocalStorage(root / "data", fsync=False),
+    "local": lambda root: LocalStorage(root / "data", fsync=Fsync.NONE),
 }
 
 
@@ -39,7 +40,7 @@ def record(now: float = 100.0) -> UploadRecord:
 async def store(storage: Storage, index: int, data: bytes | None = None) -> bool:
     spool = await storage.new_spool()
     payload = CHUNKS[index] if data is None else data
-    await spool.write(payload)
+    spool.write(payload)
     await spool.seal()
     return await storage.store_chunk(FILE_ID, index, spool, len(payload))
 
@@ -71,7 +72,7 @@ async def test_chunk_for_a_missing_upload_is_refused(storage: Storage) -> None:
 async def test_discarded_spool_leaves_nothing(storage: Storage) -> None:
     await storage.put_upload(record())
     spool = await storage.new_spool()
-    await spool.write(b"half")
+    spool.write(b"half")
     await spool.discard()
     assert await storage.stored_chunks(FILE_ID) == {}
 
@@ -125,17 +126,17 @@ async def test_discarded_assembly_and_deleted_upload(storage: Storage) -> None:
 
 
 async def test_state_survives_reopen(tmp_path: Path) -> None:
-    first = LocalStorage(tmp_path / "data", fsync=False)
+    first = LocalStorage(tmp_path / "data", fsync=Fsync.NONE)
     await first.open()
     await first.put_upload(UploadRecord(FILE_ID, IDS, 42, 1.0, 1.0))
     spool = await first.new_spool()
-    await spool.write(CHUNKS[1])
+    spool.write(CHUNKS[1])
     await spool.seal()
     await first.store_chunk(FILE_ID, 1, spool, len(CHUNKS[1]))
     leftover = await first.new_spool()  # a chunk half-received when the process died
-    await leftover.write(b"partial")
+    leftover.write(b"partial")
     await first.close()
-    second = LocalStorage(tmp_path / "data", fsync=False)
+    second = LocalStorage(tmp_path / "data", fsync=Fsync.NONE)
     await second.open()
     assert await second.get_upload(FILE_ID) == UploadRecord(FILE_ID, IDS, 42, 1.0, 1.0)
     assert await second.stored_chunks(FILE_ID) == {1: len(CHUNKS[1])}
@@ -146,13 +147,13 @@ async def test_state_survives_reopen(tmp_path: Path) -> None:
 async def test_reopen_reclaims_orphans(tmp_path: Path) -> None:
     """A crash between deleting rows and deleting files leaves folders nobody owns; start-up removes them."""
     root = tmp_path / "data"
-    store = LocalStorage(root, fsync=False)
+    store = LocalStorage(root, fsync=Fsync.NONE)
     await store.open()
     await store.put_upload(record())
     await store.close()
     (root / "chunks" / ("0" * 32)).mkdir()
     (root / "files" / ("1" * 32)).write_bytes(b"never published")
-    store = LocalStorage(root, fsync=False)
+    store = LocalStorage(root, fsync=Fsync.NONE)
     await store.open()
     assert sorted(p.name for p in (root / "chunks").iterdir()) == [FILE_ID]
     assert list((root / "files").iterdir()) == []
@@ -172,14 +173,14 @@ async def test_advance_then_assemble(storage: Storage) -> None:
 
 async def test_assembled_prefix_survives_reopen(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    first = LocalStorage(root, fsync=True)
+    first = LocalStorage(root, fsync=Fsync.ALL)
     await first.open()
     await first.put_upload(record())
     for i in (0, 1):
         await store(first, i)
     await first.advance(record())
     await first.close()
-    second = LocalStorage(root, fsync=True)
+    second = LocalStorage(root, fsync=Fsync.ALL)
     await second.open()
     assert await second.stored_chunks(FILE_ID) == {0: len(CHUNKS[0]), 1: len(CHUNKS[1])}
     await store(second, 2)
