@@ -36,8 +36,11 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if origin is None or not request.path.startswith(CORS_PATHS):
         return await handler(request)
     if not _origin_allowed(request, origin):
-        # Refused server-side too, so a disallowed page cannot even store data through a simple request.
-        return envelope.error(ApiError(E.ORIGIN_NOT_ALLOWED, f"origin {origin} is not allowed to use this server"))
+        # Refused server-side too, so a disallowed page cannot even store data through a simple request. The
+        # refusal itself is readable by that page (it grants nothing), so an embedded uploader can say why.
+        refusal = envelope.error(ApiError(E.ORIGIN_NOT_ALLOWED, f"origin {origin} is not allowed to use this server"))
+        refusal.headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
+        return refusal
     permissive = "*" in request.app[SETTINGS].cors_origins
     headers = {"Access-Control-Allow-Origin": "*" if permissive else origin}
     if not permissive:
