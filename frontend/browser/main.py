@@ -1,16 +1,19 @@
-"""prototype"""
-import js
-from pyscript import window, document
-from polyscript import xworker
+"""Entry point of the page's one PyScript worker (``<script type="py" worker src="/py/browser/main.py">``).
 
-def on_message(event):
-    files = event.data.files
-    for f in files:
-        print("got", f.name, f.size, js.Object.prototype.toString.call(f))
-    document.getElementById("intake-note").hidden = False
-    document.getElementById("intake-note").textContent = "got " + ",".join(f.name for f in files)
+PyScript has already put ``frontend/engine`` and ``frontend/browser`` in the worker's file system (the
+``files`` of ``/pyscript.json``). ``window`` and ``document`` are the page's, reached through PyScript;
+``xworker`` is this worker's end of the link to the page: messages the page posts arrive at
+``xworker.onmessage`` (PyScript looks the name ``xworker`` up in these globals, so it keeps that name).
+"""
 
-xworker.onmessage = on_message
-document.documentElement.dataset.python = "ready"
-window.rtIntake.ready()
-print("ready")
+from polyscript import xworker  # type: ignore[import-not-found]
+from pyscript import document, window  # type: ignore[import-not-found]
+
+from frontend.browser.app import UploaderApp
+
+try:
+    UploaderApp(window, document, xworker).start()
+except BaseException:
+    document.documentElement.dataset.python = "failed"
+    document.getElementById("python-status").textContent = "Python failed to start: see the browser console"
+    raise

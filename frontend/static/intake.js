@@ -29,10 +29,12 @@
     }
   }
 
-  input.addEventListener("change", () => {
+  const chosen = () => {
     take(input.files);
     input.value = ""; // choosing the same file again fires "change" again
-  });
+  };
+  input.addEventListener("change", chosen);
+  if (input.files && input.files.length > 0) chosen(); // chosen while this script was loading
 
   const accept = (event) => {
     if (event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files")) {

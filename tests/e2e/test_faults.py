@@ -1,0 +1,71 @@
+"""Chunk requests that go wrong on the way: the client must notice and send the chunk again.
+
+The route handler (``harness.Net``) sees each ``POST /api/upload`` as it leaves the browser; here it fails
+one at the network level, or flips a byte of one chunk's bytes before letting it reach the server.
+Every test ends by comparing the stored file's MD5 with the source's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Route
+
+from tests.e2e.harness import ChunkPost, MiB, Net, UploaderPage, chunk_ids_of_file, fetch_md5, md5_of
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_chunk_request_failing_at_the_network_level_is_retried(
+    uploader: UploaderPage, files: Callable[..., Path], net: Net
+) -> None:
+    source = files("flaky.bin", 4 * MiB + 5, seed=20)
+    failed: list[str | None] = []
+
+    def fail_the_second_chunk_once(route: Route, post: ChunkPost) -> bool:
+        if len(net.chunk_posts) == 2 and not failed:
+            failed.append(post.chunk_id)
+            route.abort("connectionreset")  # no HTTP answer at all
+            return True
+        return False
+
+    net.chunk_hook = fail_the_second_chunk_once
+    uploader.choose(source)
+    link = uploader.wait_finished("flaky.bin")
+    assert fetch_md5(link) == md5_of(source)
+
+    posted = net.posted(md5_of(source))
+    assert failed and failed[0] in chunk_ids_of_file(source)
+    assert posted.count(failed[0]) == 2, "the failed chunk was sent again"
+    assert sorted(set(posted)) == sorted(chunk_ids_of_file(source))
+    assert len(posted) == len(chunk_ids_of_file(source)) + 1, "no other chunk was sent twice"
+
+
+def test_a_chunk_corrupted_in_flight_is_rejected_and_sent_again(
+    uploader: UploaderPage, files: Callable[..., Path], net: Net
+) -> None:
+    source = files("damaged.bin", 4 * MiB, seed=21)
+    corrupted: list[str | None] = []
+
+    def flip_a_byte_of_the_second_chunk(route: Route, post: ChunkPost) -> bool:
+        if len(net.chunk_posts) == 2 and not corrupted and post.body:
+            body = bytearray(post.body)
+            data_start = body.index(b"\r\n\r\n", body.index(b'name="file"')) + 4
+            body[data_start + 1000] ^= 0xFF  # inside the chunk's bytes; the size is unchanged
+            corrupted.append(post.chunk_id)
+            route.continue_(post_data=bytes(body))
+            return True
+        return False
+
+    net.chunk_hook = flip_a_byte_of_the_second_chunk
+    uploader.choose(source)
+    link = uploader.wait_finished("damaged.bin")
+    assert fetch_md5(link) == md5_of(source)
+
+    assert corrupted, "the hook never ran"
+    assert net.chunk_answers.count(422) == 1, net.chunk_answers  # 422 CHUNK_MISMATCH for the damaged one
+    posted = net.posted(md5_of(source))
+    assert posted.count(corrupted[0]) == 2, "the rejected chunk was sent again"
+    assert len(posted) == len(chunk_ids_of_file(source)) + 1

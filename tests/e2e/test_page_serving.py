@@ -1,0 +1,155 @@
+"""How the server serves the page and its assets (plain HTTP, no browser): types, isolation headers,
+caching, the worker's configuration, path safety, and the page's answer when the npm assets are missing."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from email.message import Message
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from server import page
+from server.app import create_app
+from server.settings import Settings
+from tests.support.server_process import ServerProcess
+
+ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
+
+
+def get(url: str) -> tuple[int, Message, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def raw_get(server: ServerProcess, path: str) -> tuple[int, bytes]:
+    """GET with the path sent byte for byte (urllib would normalise ``..``)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        connection.endheaders()
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def test_the_page_is_cross_origin_isolated_and_not_cached(server: ServerProcess) -> None:
+    status, headers, body = get(server.url + "/")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    for name, value in ISOLATION.items():
+        assert headers[name] == value
+    assert headers["Cache-Control"] == "no-cache"
+    assert b'src="/vendor/pyscript/core.js"' in body
+    assert b'config="/pyscript.json"' in body
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "cache"),
+    [
+        ("/vendor/pyodide/pyodide.asm.wasm", "application/wasm", "no-cache"),
+        ("/vendor/pyodide/pyodide.mjs", "text/javascript", "no-cache"),
+        ("/vendor/pyodide/python_stdlib.zip", "application/zip", "no-cache"),
+        ("/vendor/pyodide/pyodide-lock.json", "application/json", "no-cache"),
+        ("/vendor/pyscript/core.js", "text/javascript", "no-cache"),
+        ("/static/page.css", "text/css", "no-cache"),
+        ("/static/intake.js", "text/javascript", "no-cache"),
+        ("/py/engine/ports.py", "text/x-python", "no-cache"),
+        ("/py/browser/main.py", "text/x-python", "no-cache"),
+    ],
+)
+def test_assets_have_their_type_and_isolation_headers(
+    server: ServerProcess, path: str, content_type: str, cache: str
+) -> None:
+    status, headers, body = get(server.url + path)
+    assert status == 200, path
+    assert headers["Content-Type"].split(";")[0] == content_type
+    assert headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    for name, value in ISOLATION.items():
+        assert headers[name] == value
+    assert headers["Cache-Control"] == cache
+    assert headers["ETag"]  # revalidation is a cheap 304
+    assert body
+
+
+def test_pyscripts_hashed_chunks_are_cached_for_good(server: ServerProcess) -> None:
+    dist = page.VENDOR["/vendor/pyscript"]
+    hashed = next(p.name for p in sorted(dist.glob("core-*.js")))
+    status, headers, _ = get(f"{server.url}/vendor/pyscript/{hashed}")
+    assert status == 200
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_the_worker_config_uses_the_local_pyodide_and_lists_every_module(server: ServerProcess) -> None:
+    status, headers, body = get(server.url + "/pyscript.json")
+    assert status == 200
+    config = json.loads(body)
+    assert config["interpreter"] == "/vendor/pyodide/pyodide.mjs"
+    files = config["files"]
+    for package in ("engine", "browser"):
+        folder = page.PYTHON_PACKAGES[package]
+        for module in folder.glob("*.py"):
+            assert files[f"/py/{package}/{module.name}"] == f"./frontend/{package}/{module.name}"
+    assert all(url.startswith("/py/") for url in files)  # nothing from elsewhere
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../../server/page.py",
+        "/static/%2e%2e/%2e%2e/server/page.py",
+        "/static/..%2f..%2fserver%2fpage.py",
+        "/py/engine/../../../pyproject.toml",
+        "/vendor/pyodide/../../package.json",
+        "/vendor/pyodide/%2e%2e/%2e%2e/package-lock.json",
+        "/static//etc/passwd",
+        "/py/browser/",
+    ],
+)
+def test_no_path_leaves_the_asset_folders(server: ServerProcess, path: str) -> None:
+    status, body = raw_get(server, path)
+    assert 400 <= status < 500, (path, status)  # 404, or 400/403 for a folder: never the file
+    assert b"aiohttp" not in body and b"dependencies" not in body and b"root:" not in body
+
+
+@pytest.fixture
+def no_node_modules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    missing = tmp_path / "node_modules"
+    monkeypatch.setattr(
+        page, "VENDOR", {prefix: missing / prefix.rsplit("/", 1)[1] for prefix in page.VENDOR}
+    )
+    yield
+
+
+async def test_without_the_npm_assets_the_page_says_how_to_install_them(
+    no_node_modules: None, tmp_path: Path
+) -> None:
+    """The server still starts (in-process here: the condition is a missing folder) and explains itself."""
+    runner = web.AppRunner(create_app(Settings(data_dir=tmp_path / "data", port=0)))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    base = f"http://{host}:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base + "/") as answer:
+                assert answer.status == 503
+                assert "bash scripts/setup.sh" in await answer.text()
+            async with session.get(base + "/vendor/pyodide/pyodide.mjs") as answer:
+                assert answer.status == 503
+                assert "bash scripts/setup.sh" in await answer.text()
+            async with session.post(base + "/api/upload/handshake", json={}) as answer:
+                assert answer.status < 500  # the API does not depend on the page's assets
+    finally:
+        await runner.cleanup()
