@@ -41,6 +41,7 @@ class E(Enum):
     BODY_TOO_LARGE = ErrorKind(413, "the request body is larger than the server accepts")
     TOO_MANY_UPLOADS = ErrorKind(429, "too many uploads are in progress; try again later")
     BAD_REQUEST = ErrorKind(400, "bad request")
+    FORBIDDEN = ErrorKind(403, "forbidden")
     NOT_FOUND = ErrorKind(404, "not found")
     PRECONDITION_FAILED = ErrorKind(412, "a precondition (If-Match or If-Unmodified-Since) does not hold")
     RANGE_NOT_SATISFIABLE = ErrorKind(416, "no requested range overlaps the file")
@@ -80,5 +81,5 @@ class ApiError(Exception):
         return {"code": self.status, "msg": self.msg, "data": None, "error": self.kind.name}
 
 
-_PLAIN = (E.BODY_TOO_LARGE, E.NOT_FOUND, E.METHOD_NOT_ALLOWED, E.INTERNAL)
+_PLAIN = (E.BODY_TOO_LARGE, E.FORBIDDEN, E.NOT_FOUND, E.METHOD_NOT_ALLOWED, E.INTERNAL)
 _BY_STATUS = {kind.status: kind for kind in _PLAIN}
