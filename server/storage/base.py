@@ -46,7 +46,7 @@ class ChunkSpool(Protocol):
     """A temporary home for the bytes of one incoming chunk, before anyone knows whether they are good."""
 
     def write(self, data: bytes | memoryview) -> None:
-        """Append bytes. Called from a worker thread (with the hashing), never twice at once for one spool."""
+        """Append bytes (a network read's worth: small, quick). Never called twice at once for one spool."""
 
     async def seal(self) -> None:
         """Make the written bytes durable (the slow part of storing a chunk, done before any lock)."""

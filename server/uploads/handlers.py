@@ -26,7 +26,6 @@ from server.uploads.service import ReceivedChunk
 
 MAX_FIELD_BYTES = 1024  # fileId and chunkId are under 50 characters
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the chunk's bytes
-HASH_BATCH = 256 * 1024  # bytes hashed and spooled per trip to a worker thread (keeps the loop free)
 
 routes = web.RouteTableDef()
 
@@ -70,8 +69,6 @@ class _ChunkFormReader:
         self.digest = hashlib.md5()
         self.size = 0
         self._current: str | None = None
-        self._pending: list[memoryview] = []
-        self._pending_size = 0
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, PartStart):
@@ -79,8 +76,6 @@ class _ChunkFormReader:
         elif isinstance(event, PartData):
             await self._data(event.data)
         else:
-            if self._current == "file":
-                await self._flush()
             self._current = None
 
     async def _start(self, event: PartStart) -> None:
@@ -104,27 +99,15 @@ class _ChunkFormReader:
                 raise ApiError(
                     E.CHUNK_TOO_LARGE, f"the chunk is over {self.limit} bytes, the most this server accepts"
                 )
-            self._pending.append(data)
-            self._pending_size += len(data)
-            if self._pending_size >= HASH_BATCH:
-                await self._flush()
+            # On the loop: a network read is at most 256 KiB (~0.4 ms of MD5). Measured, handing each batch
+            # to a worker thread cost ~1 s more CPU per GiB and gained no throughput.
+            self.digest.update(data)
+            self.spool.write(data)
         elif self._current is not None:
             value = self.fields[self._current]
             value += data
             if len(value) > MAX_FIELD_BYTES:
                 raise ApiError(E.BAD_FIELD, f"form field {self._current!r} is longer than {MAX_FIELD_BYTES} bytes")
-
-    async def _flush(self) -> None:
-        """Hash and spool what has arrived, in a worker thread: MD5 (1.7 s/GiB) must not hold the loop."""
-        batch, self._pending, self._pending_size = self._pending, [], 0
-        if batch:
-            await asyncio.to_thread(self._consume, batch)
-
-    def _consume(self, batch: list[memoryview]) -> None:
-        assert self.spool is not None
-        for data in batch:
-            self.digest.update(data)
-            self.spool.write(data)
 
     def ids(self) -> tuple[str, ChunkId]:
         text = {}
