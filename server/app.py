@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server import page, served
+from server import embed, page, served
 from server import downloads
 from server.keys import SETTINGS, STORAGE, UPLOADS
 from server.middleware import cors_middleware, error_middleware
@@ -61,4 +61,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(served.routes)
     downloads.setup(app)
     page.setup(app)
+    embed.setup(app)
     return app

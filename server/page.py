@@ -12,7 +12,9 @@ Routes:
 Every answer here carries the headers that make the page cross-origin isolated (HTML Standard, "cross-origin
 isolation"): ``Cross-Origin-Opener-Policy: same-origin`` and ``Cross-Origin-Embedder-Policy: require-corp``,
 plus ``Cross-Origin-Resource-Policy: same-origin`` on the assets. PyScript needs the isolation for a worker
-that reaches the page's DOM synchronously (``SharedArrayBuffer`` + ``Atomics.wait``).
+that reaches the page's DOM synchronously (``SharedArrayBuffer`` + ``Atomics.wait``). The page may be framed
+only by itself (``frame-ancestors 'self'``); pages elsewhere embed ``/embed`` instead (``server/embed.py``,
+whose frame also uses these assets: same origin, so ``same-origin`` suits it).
 
 Files are served by aiohttp's static resources (``follow_symlinks=False``: a path that resolves outside its
 folder is a 404), with explicit MIME types for what matters to the browser (``.wasm`` must be
@@ -69,6 +71,8 @@ PAGE_HEADERS: Final = {
     "Cross-Origin-Embedder-Policy": "require-corp",
 }
 ASSET_HEADERS: Final = PAGE_HEADERS | {"Cross-Origin-Resource-Policy": "same-origin"}
+# The page itself is not for framing elsewhere (the embeddable uploader is ``/embed``, see server/embed.py).
+NO_FRAMING: Final = {"Content-Security-Policy": "frame-ancestors 'self'"}
 
 # The page and our own sources change with the code: always revalidate (ETag/Last-Modified make that a 304).
 REVALIDATE: Final = "no-cache"
@@ -107,11 +111,16 @@ async def index(request: web.Request) -> web.StreamResponse:
             status=503,
             text=SETUP_MISSING_HTML,
             content_type="text/html",
-            headers={hdrs.CACHE_CONTROL: "no-store", hdrs.RETRY_AFTER: "60", **PAGE_HEADERS},
+            headers={hdrs.CACHE_CONTROL: "no-store", hdrs.RETRY_AFTER: "60", **PAGE_HEADERS, **NO_FRAMING},
         )
     return web.FileResponse(
         INDEX_HTML,
-        headers={hdrs.CONTENT_TYPE: MIME_TYPES[".html"], hdrs.CACHE_CONTROL: REVALIDATE, **PAGE_HEADERS},
+        headers={
+            hdrs.CONTENT_TYPE: MIME_TYPES[".html"],
+            hdrs.CACHE_CONTROL: REVALIDATE,
+            **PAGE_HEADERS,
+            **NO_FRAMING,
+        },
     )
 
 

@@ -1,12 +1,17 @@
-"""The uploader page's browser layer, run in the page's one PyScript worker (Pyodide).
+"""The uploader's browser layer: the page's PyScript worker, and the embedded uploader's frame (Pyodide).
 
 The only package that imports ``js``, ``pyodide`` or ``pyscript``: it adapts the browser to the pure engine
-(``frontend.engine``) and draws the page.
+(``frontend.engine``) and draws the uploader. Modules marked "pure" import none of them (CPython-tested).
 
-- ``transport.py``  ``FetchTransport``: the engine's ``Transport`` over ``fetch`` + ``FormData``
-- ``source.py``     ``BlobSource``: the engine's ``FileSource`` over a ``File`` (stream + slices)
-- ``text.py``       what the page says (sizes, speeds, states): pure functions, no ``js``
-- ``view.py``       the DOM: one row per upload, the list of downloadable files
-- ``app.py``        wiring: the page's files in, controllers, buttons, the ``online`` event
-- ``main.py``       the worker's entry point
+- ``transport.py``    ``FetchTransport``: the engine's ``Transport`` over ``fetch`` + ``FormData``
+- ``source.py``       ``BlobSource``: the engine's ``FileSource`` over a ``File`` (stream + slices)
+- ``i18n.py``         every string, English and Chinese (pure)
+- ``text.py``         what the uploader says (sizes, speeds, states) in a language (pure)
+- ``accept.py``       which files the uploader takes: ``accept`` rules, size limit (pure)
+- ``host_events.py``  snapshots -> the events an embedding page hears (pure)
+- ``view.py``         the DOM: one row per upload, the list of downloadable files
+- ``app.py``          wiring: files in, controllers, buttons, the ``online`` event, an optional observer
+- ``host.py``         ``HostBridge``: the embed's observer, posting events to the host page
+- ``main.py``         the page's worker entry point
+- ``embed_main.py``   the embedded uploader's entry point (the frame's main thread)
 """

@@ -1,15 +1,24 @@
-"""The uploader page's wiring, in the PyScript worker: files in, one ``UploadController`` per file, rows out.
+"""The uploader's wiring: files in, one ``UploadController`` per file, rows out (and, embedded, events out).
 
-- Files come from the page's intake (``static/intake.js``) as ``postMessage({kind: "files", files})``: the
-  ``File`` objects are structured clones, native to this worker, read by ``BlobSource``.
+The same ``UploaderApp`` runs in two places:
+
+- the page at ``/``, in the page's PyScript worker (``main.py``): the page's DOM and window are PyScript's
+  proxies (``js_document``, ``js_window``) and ``js`` in this module is the worker's own global scope
+  (``fetch``, ``Blob``...); files arrive at the worker's ``xworker``;
+- the embedded uploader (``/embed``, ``embed_main.py``), on the frame's own main thread: the DOM is local,
+  files arrive at one end of a ``MessageChannel``, and an ``UploadObserver`` tells the host page what happens.
+
+In both:
+
+- Files come from the intake (``static/intake.js``) as ``postMessage({kind: "files", files})`` to the
+  ``intake`` given here: the ``File`` objects are structured clones, read by ``BlobSource``. Files the options
+  refuse (``accept``, ``max_size``) get a failed row at once and nothing is read or sent.
 - Each file gets an engine ``UploadController`` (all sharing one ``FetchTransport``) that starts at once,
-  and a row (``view.UploadRow``) fed by its snapshots through a ``Throttle``.
+  and a row (``view.UploadRow``) fed by its snapshots through a ``Throttle`` (the observer sees the same).
+- With ``multiple=False`` a new choice replaces the list (uploads under way stop; they can be resumed later).
 - The rows' buttons reach ``on_click`` (one listener on the list): pause, continue, start, retry.
-- When the page comes back online, every upload waiting for its next attempt tries at once.
-- The server's downloadable files (``GET /api/files``) are listed as links.
-
-The page's DOM and window are PyScript's proxies to the page (``js_document``, ``js_window``); ``js`` in this
-module is the worker's own global scope (``fetch``, ``Blob``...).
+- When the window comes back online, every upload waiting for its next attempt tries at once.
+- Where the document has a ``#downloads`` list, the server's files (``GET /api/files``) are listed there.
 """
 
 from __future__ import annotations
@@ -19,11 +28,14 @@ import itertools
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
 
 from frontend.browser import view
+from frontend.browser.accept import Accept, refusal
+from frontend.browser.i18n import EN, Texts
 from frontend.browser.source import BlobSource
 from frontend.browser.transport import FetchTransport
 from frontend.engine import UploadSnapshot, UploadState
@@ -70,11 +82,31 @@ class Throttle:
             self.paint(self._latest)
 
 
+class UploadObserver(Protocol):
+    """Told about every upload (the embed's link to its host page)."""
+
+    def snapshot(self, key: str, snapshot: UploadSnapshot) -> None:
+        """Each snapshot as painted (throttled like the row), the first one when the file is added."""
+
+    def removed(self, key: str) -> None:
+        """The upload's row was removed (a new choice replaced it)."""
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    parallel: int = UploadConfig.parallel  # chunks in flight per file, 1..16
+    texts: Texts = EN
+    accept: Accept = field(default_factory=Accept)  # no rules: any file
+    max_size: int | None = None  # bytes; larger files are refused before anything is read
+    multiple: bool = True  # False: a new choice replaces the list
+    in_worker: bool = True  # only for the status line
+
+
 class Upload:
-    """One row and its controller."""
+    """One row and its controller (None for a file the options refused)."""
 
     def __init__(
-        self, key: str, controller: UploadController, row: view.UploadRow, source: BlobSource
+        self, key: str, controller: UploadController | None, row: view.UploadRow, source: BlobSource
     ) -> None:
         self.key = key
         self.controller = controller
@@ -99,16 +131,33 @@ def parallel_from_query(query: str, default: int = UploadConfig.parallel) -> int
 
 
 class UploaderApp:
-    def __init__(self, js_window: Any, js_document: Any, js_xworker: Any) -> None:
+    """``js_intake``: what the intake's messages arrive at (its ``onmessage`` is set here);
+    ``js_intake_target``: what ``rtIntake.ready(target)`` tells the intake to post to (None: its default, the
+    page's worker)."""
+
+    def __init__(
+        self,
+        js_window: Any,
+        js_document: Any,
+        js_intake: Any,
+        *,
+        options: AppOptions | None = None,
+        observer: UploadObserver | None = None,
+        js_intake_target: Any = None,
+    ) -> None:
         self.js_window = js_window
         self.js_document = js_document
-        self.js_xworker = js_xworker
-        self.origin = str(js_window.location.origin)  # the worker's own location is a blob: URL
-        self.config = UploadConfig(
-            parallel=parallel_from_query(str(js_window.location.search)), retry=PAGE_RETRY
-        )
+        self.js_intake = js_intake
+        self.js_intake_target = js_intake_target
+        self.options = options or AppOptions()
+        self.texts = self.options.texts
+        self.observer = observer
+        self.origin = str(js_window.location.origin)  # a worker's own location is a blob: URL
+        parallel = max(1, min(MAX_PARALLEL, self.options.parallel))
+        self.config = UploadConfig(parallel=parallel, retry=PAGE_RETRY)
         self.transport = FetchTransport()
         self.uploads: dict[str, Upload] = {}
+        self._live: set[str] = set()  # keys whose rows are on the page (snapshots of others are dropped)
         self._keys = (f"u{n}" for n in itertools.count(1))
         self._js_list = js_document.getElementById("uploads")
         self._proxies: list[Any] = []  # event handlers stay alive as long as the page
@@ -117,17 +166,23 @@ class UploaderApp:
     # ------------------------------------------------------------------ start-up
 
     def start(self) -> None:
-        """Listen to the page, tell it Python is ready (it then hands over queued files), list downloads."""
-        self.js_xworker.onmessage = self._proxy(self.on_message)
+        """Listen to the intake, tell it Python is ready (it then hands over queued files), list downloads."""
+        self.js_intake.onmessage = self._proxy(self.on_message)
         self._js_list.addEventListener("click", self._proxy(self.on_click))
         self.js_window.addEventListener("online", self._proxy(self.on_online))
-        self._background(self.load_downloads())
+        js_downloads = self.js_document.getElementById("downloads")
+        if js_downloads:  # JS null is None through the worker's proxy, a falsy ``jsnull`` on the main thread
+            self._background(self.load_downloads(js_downloads))
         pyodide_version = str(sys.modules["pyodide"].__version__) if "pyodide" in sys.modules else "?"
         python = ".".join(map(str, sys.version_info[:3]))
+        where = self.texts.in_worker if self.options.in_worker else self.texts.on_main_thread
         status = self.js_document.getElementById("python-status")
-        status.textContent = f"Ready · Python {python} (Pyodide {pyodide_version}) in a worker"
+        status.textContent = self.texts.ready.format(python=python, pyodide=pyodide_version, where=where)
         self.js_document.documentElement.dataset.python = "ready"
-        self.js_window.rtIntake.ready()
+        if self.js_intake_target is None:
+            self.js_window.rtIntake.ready()
+        else:
+            self.js_window.rtIntake.ready(self.js_intake_target)
 
     def _proxy(self, handler: Callable[[Any], None]) -> Any:
         js_handler = create_proxy(handler)
@@ -144,12 +199,15 @@ class UploaderApp:
     def on_message(self, js_event: Any) -> None:
         js_data = js_event.data
         if getattr(js_data, "kind", None) == "files":
-            for js_file in js_data.files:
+            js_files = list(js_data.files)
+            if not self.options.multiple:
+                js_files = js_files[-1:]  # one file at a time: the latest choice wins
+            for js_file in js_files:
                 self.add_file(js_file)
 
     def on_click(self, js_event: Any) -> None:
         js_button = js_event.target.closest("button[data-action]")
-        if js_button is None:
+        if not js_button:  # null: None in the worker, ``jsnull`` on the main thread
             return
         upload = self.uploads.get(str(js_button.dataset.key))
         if upload is not None:
@@ -157,32 +215,81 @@ class UploaderApp:
 
     def on_online(self, _js_event: Any) -> None:
         for upload in self.uploads.values():
-            upload.controller.retry_now()
+            if upload.controller is not None:
+                upload.controller.retry_now()
 
     # ------------------------------------------------------------------ uploads
 
     def add_file(self, js_file: Any) -> None:
         source = BlobSource(js_file)
         for upload in self.uploads.values():
-            state = upload.controller.state
-            if upload.same_file(source) and state not in (UploadState.FINISHED, UploadState.FAILED):
+            controller = upload.controller
+            if controller is None or not upload.same_file(source):
+                continue
+            if controller.state not in (UploadState.FINISHED, UploadState.FAILED):
                 # Chosen again while its row is still going: continue that upload rather than start a twin.
                 # (After a failure a new row starts over: the file may have changed since.)
-                if state is UploadState.PAUSED:
-                    upload.controller.resume()
+                if controller.state is UploadState.PAUSED:
+                    controller.resume()
                 return
+        if not self.options.multiple:
+            self.clear()
         key = next(self._keys)
-        row = view.UploadRow(self.js_document, self._js_list, key, source.name, source.size)
+        refused = refusal(
+            source.name, str(js_file.type or ""), source.size, self.options.accept, self.options.max_size,
+            self.texts,
+        )
+        row = view.UploadRow(
+            self.js_document, self._js_list, key, source.name, source.size, self.texts, actions=not refused
+        )
+        self._live.add(key)
+        if refused is not None:
+            code, message = refused
+            self.uploads[key] = Upload(key, None, row, source)
+            failed = UploadSnapshot(
+                state=UploadState.FAILED,
+                name=source.name,
+                bytes_total=source.size,
+                error=message,
+                error_code=code,
+            )
+            self._paint(key, row, failed)
+            return
         controller = UploadController(
-            source, self.transport, base_url=self.origin, config=self.config, listener=Throttle(row.render)
+            source,
+            self.transport,
+            base_url=self.origin,
+            config=self.config,
+            listener=Throttle(lambda snapshot: self._paint(key, row, snapshot)),
         )
         row.render(controller.snapshot)
         self.uploads[key] = Upload(key, controller, row, source)
         controller.start()
 
+    def _paint(self, key: str, row: view.UploadRow, snapshot: UploadSnapshot) -> None:
+        if key not in self._live:
+            return  # removed meanwhile (a cancelled run still reports how it ended)
+        row.render(snapshot)
+        if self.observer is not None:
+            self.observer.snapshot(key, snapshot)
+
+    def clear(self) -> None:
+        """Remove every row; uploads under way stop (the server keeps what it has: choosing the file again
+        resumes it)."""
+        for key, upload in list(self.uploads.items()):
+            self._live.discard(key)
+            del self.uploads[key]
+            if upload.controller is not None:
+                self._background(upload.controller.cancel())
+            upload.row.remove()
+            if self.observer is not None:
+                self.observer.removed(key)
+
     def toggle(self, upload: Upload) -> None:
         """The row's button: pause while sending, continue when paused, start, retry after a failure."""
         controller = upload.controller
+        if controller is None:
+            return
         try:
             if controller.state in (UploadState.UPLOADING, UploadState.RETRYING):
                 controller.pause()
@@ -193,18 +300,17 @@ class UploaderApp:
 
     # ------------------------------------------------------------------ downloads
 
-    async def load_downloads(self) -> None:
-        js_list = self.js_document.getElementById("downloads")
+    async def load_downloads(self, js_list: Any) -> None:
+        failed = self.texts.downloads_failed
         try:
             answer = await self.transport.request(HttpRequest("GET", self.origin + FILES_API, timeout=30))
         except EngineError as exc:
-            view.render_downloads(js_list, None, f"The list could not be loaded: {exc.msg}")
+            view.render_downloads(js_list, None, failed.format(msg=exc.msg), self.texts)
             return
         body = answer.json_body
         if answer.status == 200 and isinstance(body, dict) and isinstance(body.get("data"), list):
-            view.render_downloads(js_list, [f for f in body["data"] if isinstance(f, dict)])
+            view.render_downloads(js_list, [f for f in body["data"] if isinstance(f, dict)], texts=self.texts)
         else:
             msg = body.get("msg") if isinstance(body, dict) else None
-            view.render_downloads(
-                js_list, None, f"The list could not be loaded: {msg or f'HTTP {answer.status}'}"
-            )
+            problem = failed.format(msg=msg or f"HTTP {answer.status}")
+            view.render_downloads(js_list, None, problem, self.texts)

@@ -9,11 +9,13 @@ PyScript has already put ``frontend/engine`` and ``frontend/browser`` in the wor
 from polyscript import xworker  # type: ignore[import-not-found]
 from pyscript import document, window  # type: ignore[import-not-found]
 
-from frontend.browser.app import UploaderApp
+from frontend.browser.app import AppOptions, UploaderApp, parallel_from_query
+from frontend.browser.i18n import EN
 
 try:
-    UploaderApp(window, document, xworker).start()
+    options = AppOptions(parallel=parallel_from_query(str(window.location.search)), texts=EN, in_worker=True)
+    UploaderApp(window, document, xworker, options=options).start()
 except BaseException:
     document.documentElement.dataset.python = "failed"
-    document.getElementById("python-status").textContent = "Python failed to start: see the browser console"
+    document.getElementById("python-status").textContent = EN.failed_to_start
     raise

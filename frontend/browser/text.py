@@ -1,39 +1,33 @@
-"""What the page says about an upload, as pure functions of numbers and snapshots (no ``js`` import here).
+"""What the uploader says about an upload, as pure functions of numbers and snapshots (no ``js`` import here).
 
-Sizes use binary units (1 MiB = 1024 * 1024 bytes, like the chunk size); speeds use the same units per second.
+Every word comes from a ``Texts`` (``i18n.py``; English unless told otherwise). Sizes use binary units
+(1 MiB = 1024 * 1024 bytes, like the chunk size); speeds use the same units per second.
 """
 
 from __future__ import annotations
 
 import math
 
+from frontend.browser.i18n import EN, Texts
 from frontend.engine.ports import UploadSnapshot
 from frontend.engine.state import UploadState
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
-STATE_LABELS: dict[UploadState, str] = {
-    UploadState.NO_FILE: "No file",
-    UploadState.CHOSEN: "Ready to send",
-    UploadState.HASHING: "Reading the file",
-    UploadState.UPLOADING: "Uploading",
-    UploadState.PAUSED: "Paused",
-    UploadState.RETRYING: "Connection lost, retrying",
-    UploadState.FINISHED: "Done",
-    UploadState.FAILED: "Failed",
-}
 
-# The row's button: (label, enabled) per state; None hides it.
-BUTTONS: dict[UploadState, tuple[str, bool] | None] = {
-    UploadState.NO_FILE: None,
-    UploadState.CHOSEN: ("Start", True),
-    UploadState.HASHING: ("Pause", False),  # nothing to pause yet: the server has not been asked
-    UploadState.UPLOADING: ("Pause", True),
-    UploadState.RETRYING: ("Pause", True),
-    UploadState.PAUSED: ("Continue", True),
-    UploadState.FINISHED: None,
-    UploadState.FAILED: ("Retry", True),
-}
+def button(state: UploadState, texts: Texts = EN) -> tuple[str, bool] | None:
+    """The row's button in ``state``: (label, enabled), or None to hide it."""
+    if state is UploadState.CHOSEN:
+        return texts.button_start, True
+    if state is UploadState.HASHING:
+        return texts.button_pause, False  # nothing to pause yet: the server has not been asked
+    if state in (UploadState.UPLOADING, UploadState.RETRYING):
+        return texts.button_pause, True
+    if state is UploadState.PAUSED:
+        return texts.button_continue, True
+    if state is UploadState.FAILED:
+        return texts.button_retry, True
+    return None  # NO_FILE, FINISHED
 
 
 def size(n: float) -> str:
@@ -47,16 +41,16 @@ def size(n: float) -> str:
     return f"{value:.1f} {_UNITS[exponent]}"
 
 
-def duration(seconds: float) -> str:
-    """``75`` -> ``"1 min 15 s"``, ``4000`` -> ``"1 h 7 min"``."""
+def duration(seconds: float, texts: Texts = EN) -> str:
+    """``75`` -> ``"1 min 15 s"``, ``4000`` -> ``"1 h 6 min"`` (whole minutes, rounded down)."""
     seconds = max(0, math.ceil(seconds))
     if seconds < 60:
-        return f"{seconds} s"
+        return texts.seconds.format(s=seconds)
     minutes, secs = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+        return texts.minutes_seconds.format(m=minutes, s=secs) if secs else texts.minutes.format(m=minutes)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return texts.hours_minutes.format(h=hours, m=minutes) if minutes else texts.hours.format(h=hours)
 
 
 def percent(snapshot: UploadSnapshot) -> float:
@@ -68,24 +62,35 @@ def percent(snapshot: UploadSnapshot) -> float:
     return snapshot.percent
 
 
-def detail(snapshot: UploadSnapshot) -> str:
+def detail(snapshot: UploadSnapshot, texts: Texts = EN) -> str:
     """The line under the bar: what is happening, how fast, how long it should take."""
     state = snapshot.state
-    label = STATE_LABELS[state]
+    label = texts.state(state)
+    done, total = size(snapshot.bytes_done), size(snapshot.bytes_total)
     if state is UploadState.HASHING:
-        return f"{label}… {snapshot.hash_percent:.0f}%"
+        return texts.hashing_detail.format(label=label, percent=f"{snapshot.hash_percent:.0f}")
     if state is UploadState.UPLOADING:
-        parts = [f"{size(snapshot.bytes_done)} of {size(snapshot.bytes_total)}"]
+        parts = [texts.done_of_total.format(done=done, total=total)]
         if snapshot.speed:
-            parts.append(f"{size(snapshot.speed)}/s")
+            parts.append(texts.per_second.format(speed=size(snapshot.speed)))
         if snapshot.eta is not None:
-            parts.append(f"{duration(snapshot.eta)} left")
-        return " · ".join(parts)
+            parts.append(texts.time_left.format(time=duration(snapshot.eta, texts)))
+        return texts.separator.join(parts)
     if state is UploadState.RETRYING:
-        when = f" in {duration(snapshot.retry_in)}" if snapshot.retry_in else ""
-        return f"{label}{when} (attempt {snapshot.attempt})"
+        if snapshot.retry_in:
+            return texts.retrying_in.format(
+                label=label, time=duration(snapshot.retry_in, texts), attempt=snapshot.attempt
+            )
+        return texts.retrying_now.format(label=label, attempt=snapshot.attempt)
     if state is UploadState.PAUSED:
-        return f"{label} at {size(snapshot.bytes_done)} of {size(snapshot.bytes_total)}"
+        return texts.paused_detail.format(label=label, done=done, total=total)
     if state is UploadState.FINISHED:
-        return f"{label}: {size(snapshot.bytes_total)} stored"
+        return texts.finished_detail.format(label=label, total=total)
     return label
+
+
+def error(snapshot: UploadSnapshot, texts: Texts = EN) -> str | None:
+    """The row's error line: shown while retrying (the last error) and after a failure."""
+    if snapshot.state not in (UploadState.FAILED, UploadState.RETRYING):
+        return None
+    return texts.error(snapshot.error_code, snapshot.error)

@@ -3,7 +3,10 @@
 // - every File is handed to the worker with postMessage (a structured clone), so the worker reads a native
 //   Blob at full speed instead of reaching back to the page for every slice;
 // - a drop must be accepted synchronously (preventDefault on dragover/drop), which a worker cannot do.
-// Python calls window.rtIntake.ready() once it listens; from then on files go to it at once.
+// Python calls window.rtIntake.ready(target) once it listens; from then on files go to it at once. The target is
+// what to post to: by default the page's worker (#uploader's xworker); the embedded uploader, whose Python
+// runs on the main thread, passes one end of a MessageChannel. The waiting note's words may come from the
+// note's data-waiting-one / data-waiting-many ("{count}" is replaced), else English.
 (() => {
   "use strict";
   const queue = [];
@@ -15,7 +18,10 @@
   function flush() {
     if (worker === null) {
       note.hidden = queue.length === 0;
-      note.textContent = `${queue.length} file${queue.length === 1 ? "" : "s"} waiting for Python to start…`;
+      const template = queue.length === 1 ? note.dataset.waitingOne : note.dataset.waitingMany;
+      note.textContent = template
+        ? template.replace("{count}", String(queue.length))
+        : `${queue.length} file${queue.length === 1 ? "" : "s"} waiting for Python to start…`;
       return;
     }
     note.hidden = true;
@@ -55,8 +61,8 @@
   window.addEventListener("drop", (event) => event.preventDefault());
 
   window.rtIntake = {
-    ready() {
-      worker = document.getElementById("uploader").xworker;
+    ready(target) {
+      worker = target || document.getElementById("uploader").xworker;
       flush();
     },
   };
