@@ -1,0 +1,44 @@
+// The worker of js_send.html: the seed's protocol as our page speaks it, in plain JavaScript. Handshake, then
+// the chunks the server needs, `parallel` at a time; each chunk read with slice().arrayBuffer(), put in a Blob
+// and sent as the multipart form our page sends (file part first, then chunkId and fileId).
+const CHUNK = 1024 * 1024;
+
+async function post(url, init) {
+  const answer = await fetch(url, { method: "POST", ...init });
+  const body = await answer.json();
+  if (answer.status !== 200) throw new Error(`${url}: ${answer.status} ${JSON.stringify(body)}`);
+  return body.data;
+}
+
+async function upload({ file, api, fileId, chunkIds, parallel }) {
+  const handshake = await post(`${api}/api/upload/handshake`, {
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ fileId, ext: ".bin", chunkIds, size: file.size }),
+  });
+  const queue = Array.isArray(handshake) ? [...handshake] : [];
+  let finished = queue.length === 0;
+  async function sender() {
+    while (queue.length > 0) {
+      const chunkId = queue.shift();
+      const index = Number(chunkId.slice(32));
+      const bytes = await file.slice(index * CHUNK, Math.min(file.size, (index + 1) * CHUNK)).arrayBuffer();
+      const form = new FormData();
+      form.append("file", new Blob([bytes], { type: "application/octet-stream" }), file.name);
+      form.append("chunkId", chunkId);
+      form.append("fileId", fileId);
+      const needs = await post(`${api}/api/upload`, { body: form });
+      if (Array.isArray(needs) && needs.length === 0) finished = true;
+    }
+  }
+  await Promise.all(Array.from({ length: parallel }, sender));
+  if (!finished) throw new Error("the server never answered []");
+}
+
+self.onmessage = async (event) => {
+  try {
+    await upload(event.data);
+    self.postMessage({ ok: true });
+  } catch (error) {
+    self.postMessage({ error: String(error) });
+  }
+};
