@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 bash scripts/setup.sh
-ensure_debian_packages nginx:nginx curl:curl node:nodejs
+ensure_debian_packages nginx:nginx curl:curl node:nodejs chromium:chromium
 [ -x .venv/bin/py-spy ] || .venv/bin/python -m pip install --quiet 'py-spy>=0.4,<1'  # for --profile
 exec .venv/bin/python -m bench "$@"
