@@ -153,7 +153,13 @@ class LocalStorage:
             if folder.name not in uploads:
                 shutil.rmtree(folder, ignore_errors=True)
         for path in self.files.iterdir():
-            if path.name not in files and path.name not in uploads:
+            if path.name in files:
+                continue
+            if path.name in uploads and not (self.partial / path.name).exists():
+                # Died between the rename into files/ and the row that publishes it: the assembled file goes
+                # back to partial/, where the next assembly of this upload expects it.
+                os.replace(path, self.partial / path.name)
+            else:
                 path.unlink(missing_ok=True)
         for path in self.partial.iterdir():
             if path.name not in uploads:

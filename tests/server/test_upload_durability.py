@@ -7,6 +7,7 @@ import hashlib
 import os
 import random
 import socket
+import sqlite3
 from typing import Any
 
 import aiohttp
@@ -115,7 +116,7 @@ async def test_crash_after_all_chunks_before_assembly(server: ServerProcess) -> 
         for chunk_id in p.chunk_ids[:-1]:
             await client.send_chunk(p, chunk_id)
     # Simulate "stored but never assembled": put the last chunk in place the way the store would.
-    db = __import__("sqlite3").connect(server.data_dir / "meta.sqlite3")
+    db = sqlite3.connect(server.data_dir / "meta.sqlite3")
     server.kill()
     (server.data_dir / "chunks" / p.file_id / str(len(p.chunks) - 1)).write_bytes(p.chunks[-1])
     db.execute("INSERT INTO chunks (file_id, idx, size) VALUES (?, ?, ?)", (p.file_id, len(p.chunks) - 1, len(p.chunks[-1])))

@@ -7,6 +7,7 @@ part FIRST, then ``chunkId`` and ``fileId``, as the seed's ``FormData`` does.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,7 @@ class SeedClient:
         self.base = base_url.rstrip("/")
 
     async def post_json(self, path: str, payload: Any = None, raw: bytes | None = None) -> Answer:
-        body = raw if raw is not None else __import__("json").dumps(payload).encode()
+        body = raw if raw is not None else json.dumps(payload).encode()
         async with self.session.post(
             self.base + path, data=body, headers={"content-type": "application/json"}
         ) as resp:

@@ -6,6 +6,7 @@ A new backend joins by adding a factory to ``BACKENDS``; the service and handler
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -186,4 +187,26 @@ async def test_assembled_prefix_survives_reopen(tmp_path: Path) -> None:
     await store(second, 2)
     assembly = await second.assemble(record())
     assert assembly.md5 == FILE_ID  # the prefix was re-hashed from disk
+    await second.close()
+
+
+async def test_crash_between_publish_rename_and_row(tmp_path: Path) -> None:
+    """kill -9 after the assembled file was renamed into files/ but before its row: it is not visible, and
+    the next assembly finds it again."""
+    root = tmp_path / "data"
+    first = LocalStorage(root, fsync=Fsync.NONE)
+    await first.open()
+    await first.put_upload(record())
+    for i in range(3):
+        await store(first, i)
+    await first.assemble(record())
+    await first.close()
+    os.replace(root / "partial" / FILE_ID, root / "files" / FILE_ID)  # the rename, without the row
+    second = LocalStorage(root, fsync=Fsync.NONE)
+    await second.open()
+    assert await second.get_file(FILE_ID) is None
+    assembly = await second.assemble(record())
+    assert (assembly.md5, assembly.size) == (FILE_ID, sum(map(len, CHUNKS)))
+    stored = await second.publish(assembly)
+    assert await second.get_file(FILE_ID) == stored
     await second.close()
