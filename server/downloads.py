@@ -13,10 +13,14 @@ keeps sending the old bytes (see ``server.file_response``), and resuming it with
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import os
+import re
 import stat
 import time
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 from aiohttp import web
@@ -29,6 +33,7 @@ from server.rfc.conditionals import EntityTag
 from server.rfc.dates import format_http_date
 
 MAX_NAME_BYTES = 255  # NAME_MAX of Linux file systems
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 routes = web.RouteTableDef()
 
@@ -47,7 +52,7 @@ def is_plain_name(name: str) -> bool:
     """Whether ``name`` can only mean a file directly in the folder (no traversal, nothing hidden)."""
     if not name or name.startswith(".") or "/" in name or "\\" in name:
         return False
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+    if _CONTROL.search(name):
         return False
     try:
         return len(name.encode("utf-8")) <= MAX_NAME_BYTES
@@ -83,11 +88,36 @@ def open_download(folder: Path, name: str) -> LocalFile | None:
         return None
 
 
+@functools.lru_cache(maxsize=16)
+def _real_folder(folder: Path) -> str:
+    """The folder's real path, resolved once (it is configuration; it exists once the server has started)."""
+    return str(folder.resolve())
+
+
+def open_plain_file(folder: Path, name: str) -> LocalFile | None | Literal["link"]:
+    """Open ``folder/name`` when it is a regular file that is not a symbolic link: fast, so it runs on the
+    event loop (an ``open`` and an ``fstat`` of a local file).
+
+    The folder's path is real (resolved) and ``name`` is one plain segment, so ``O_NOFOLLOW`` on the last
+    component leaves nothing to resolve: the file is inside the folder. A symbolic link answers ``"link"``:
+    it needs the full check of ``open_download`` (in a thread).
+    """
+    if not is_plain_name(name):
+        return None
+    try:
+        return LocalFile.open(_real_folder(folder) + "/" + name)
+    except OSError as exc:
+        return "link" if exc.errno == errno.ELOOP else None
+
+
 @routes.get("/download/{name}")
 async def download(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    opened = await asyncio.to_thread(open_download, request.app[SETTINGS].downloads_path, name)
-    if opened is None:
+    folder = request.app[SETTINGS].downloads_path
+    opened = open_plain_file(folder, name)
+    if opened == "link":
+        opened = await asyncio.to_thread(open_download, folder, name)
+    if not isinstance(opened, LocalFile):
         raise ApiError(E.NOT_FOUND, "no such file in the downloads folder")
     st = opened.stat  # fstat of the open file: the validators describe exactly the bytes that will be sent
     rep = Representation(

@@ -5,8 +5,11 @@ decides the whole answer (status, header fields, which bytes) using ``server.rfc
 plan into a response in one switch: 304 / 412 / 416 are small answers; 200 and 206 are a ``FileSender``, which
 streams the planned spans from the file:
 
-- from a local file: zero-copy ``loop.sendfile`` (as aiohttp's ``FileResponse`` does), or 256 KiB ``pread``s
-  in a thread when the transport cannot sendfile (TLS) or ``AIOHTTP_NOSENDFILE`` is set;
+- from a local file over plain TCP: zero-copy ``os.sendfile`` straight into the socket, framing included
+  (``SocketSender``: no trip through the event loop while the socket takes the bytes, and one writer
+  registration for the whole body when it has to wait); asyncio's ``loop.sendfile`` if the transport still
+  holds unsent bytes; 256 KiB ``pread``s in a thread when the transport cannot sendfile (TLS) or
+  ``AIOHTTP_NOSENDFILE`` is set;
 - from a storage backend without local files: its ``read_file`` stream.
 
 Splicing safety: a local file is opened first, its validators (ETag, Last-Modified, size) come from ``fstat``
@@ -19,20 +22,25 @@ the client sees an incomplete transfer rather than a wrong one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import functools
 import hashlib
 import logging
 import mimetypes
 import os
 import secrets
+import socket
 import stat
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
+from multidict import istr
 
 from server import envelope
 from server.errors import ApiError, E
@@ -72,6 +80,7 @@ for _type, _ext in {
 FALLBACK_TYPE: Final = "application/octet-stream"
 
 
+@functools.lru_cache(maxsize=1024)
 def content_type_for(name: str) -> str:
     """The media type for a file name's extension (``mimetypes``), octet-stream when unknown."""
     ext = os.path.splitext(name)[1]
@@ -146,7 +155,53 @@ def validators_of(rep: Representation, now: float) -> Validators:
 def boundary_for(rep: Representation) -> str:
     """A multipart boundary that cannot be predicted from the file (it must not occur in its bytes), yet is
     the same for HEAD and GET of one representation."""
-    return hashlib.blake2b(str(rep.etag).encode(), key=_BOUNDARY_KEY, digest_size=16).hexdigest()
+    return _boundary_of(str(rep.etag))
+
+
+@functools.lru_cache(maxsize=1024)
+def _boundary_of(etag: str) -> str:
+    return hashlib.blake2b(etag.encode(), key=_BOUNDARY_KEY, digest_size=16).hexdigest()
+
+
+# Header fields that can make a request conditional (RFC 9110 section 13.1); most requests carry none.
+# (``istr``: header names a ``CIMultiDict`` looks up without case-folding them first.)
+_PRECONDITION_FIELDS: Final = (
+    istr("If-Match"),
+    istr("If-None-Match"),
+    istr("If-Modified-Since"),
+    istr("If-Unmodified-Since"),
+    istr("If-Range"),
+)
+_RANGE: Final = istr("Range")
+_NO_PRECONDITIONS: Final = Preconditions()
+
+
+def _preconditions(headers: Mapping[str, str]) -> Preconditions:
+    for name in _PRECONDITION_FIELDS:
+        if name in headers:
+            break
+    else:
+        return _NO_PRECONDITIONS
+    return Preconditions(
+        if_match=_field(headers, "If-Match"),
+        if_none_match=_field(headers, "If-None-Match"),
+        if_modified_since=_field(headers, "If-Modified-Since"),
+        if_unmodified_since=_field(headers, "If-Unmodified-Since"),
+        if_range=_field(headers, "If-Range"),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _representation_headers(etag: str, last_modified: int, filename: str) -> dict[str, str]:
+    """The representation's header fields of every 200 and 206 (derived once per file version; never mutated:
+    plans merge it into new dicts)."""
+    return {
+        "Accept-Ranges": "bytes",  # RFC 9110 section 14.3
+        "ETag": etag,
+        "Last-Modified": format_http_date(last_modified),
+        "Content-Disposition": content_disposition(filename),
+        "X-Content-Type-Options": "nosniff",
+    }
 
 
 def plan_response(
@@ -154,19 +209,12 @@ def plan_response(
 ) -> Plan:
     """Decide the whole answer to ``method`` with request ``headers`` for ``rep``; no I/O."""
     validators = validators_of(rep, now)
-    etag, last_modified = str(rep.etag), format_http_date(validators.last_modified)
-    range_lines = _lines(headers, "Range")
+    etag = str(rep.etag)
+    range_lines = _lines(headers, _RANGE)
     # Several Range field lines do not make one valid ranges-specifier: "" is invalid, so the Range is
     # ignored.
     range_value = None if not range_lines else range_lines[0] if len(range_lines) == 1 else ""
-    pre = Preconditions(
-        if_match=_field(headers, "If-Match"),
-        if_none_match=_field(headers, "If-None-Match"),
-        if_modified_since=_field(headers, "If-Modified-Since"),
-        if_unmodified_since=_field(headers, "If-Unmodified-Since"),
-        if_range=_field(headers, "If-Range"),
-    )
-    outcome = evaluate(method, pre, validators, has_range=range_value is not None)
+    outcome = evaluate(method, _preconditions(headers), validators, has_range=range_value is not None)
     if outcome is Outcome.NOT_MODIFIED:
         # RFC 9110 section 15.4.5: "The server generating a 304 response MUST generate any of the following
         # header fields that would have been sent in a 200 (OK) response to the same request:
@@ -176,13 +224,7 @@ def plan_response(
     if outcome is Outcome.PRECONDITION_FAILED:
         return Plan(412, {}, error=ApiError(E.PRECONDITION_FAILED))
 
-    representation_headers = {
-        "Accept-Ranges": "bytes",  # RFC 9110 section 14.3
-        "ETag": etag,
-        "Last-Modified": last_modified,
-        "Content-Disposition": content_disposition(rep.filename),
-        "X-Content-Type-Options": "nosniff",
-    }
+    representation_headers = _representation_headers(etag, validators.last_modified, rep.filename)
     selection = None
     if method in RANGE_METHODS and outcome is Outcome.SERVE:
         selection = select_ranges(range_value, rep.size)
@@ -243,12 +285,13 @@ class LocalFile:
     """A regular file opened once; ``stat`` is ``fstat`` of the open descriptor the bytes are sent from."""
 
     def __init__(self, fd: int, st: os.stat_result) -> None:
-        self.file = os.fdopen(fd, "rb", buffering=0)
+        self.fd = fd
         self.stat = st
+        self._file: BinaryIO | None = None
 
     @classmethod
-    def open(cls, path: Path) -> LocalFile:
-        """Open ``path`` if it is a regular file (blocking: call it in a thread).
+    def open(cls, path: str | Path) -> LocalFile:
+        """Open ``path`` if it is a regular file (an ``open`` and an ``fstat``: fast for a local file).
 
         The last component must not be a symbolic link (``O_NOFOLLOW``; callers resolve links they accept
         first); ``O_NONBLOCK`` keeps a FIFO from hanging the open. Raises ``OSError`` otherwise.
@@ -263,8 +306,15 @@ class LocalFile:
             os.close(fd)
             raise
 
+    @property
+    def file(self) -> BinaryIO:
+        """A file object over the descriptor (asyncio's ``loop.sendfile`` wants one), made when asked."""
+        if self._file is None:
+            self._file = os.fdopen(self.fd, "rb", buffering=0)
+        return self._file
+
     async def chunks(self, start: int, count: int) -> AsyncIterator[bytes]:
-        fd = self.file.fileno()
+        fd = self.fd
         while count > 0:
             data = await asyncio.to_thread(os.pread, fd, min(READ_SIZE, count), start)
             if not data:
@@ -274,7 +324,13 @@ class LocalFile:
             yield data
 
     def close(self) -> None:
-        self.file.close()
+        if self.fd < 0:
+            return
+        if self._file is not None:
+            self._file.close()  # closes the descriptor
+        else:
+            os.close(self.fd)
+        self.fd = -1
 
 
 @dataclass(frozen=True)
@@ -306,9 +362,16 @@ class FileSender(web.StreamResponse):
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:  # type: ignore[override]
         if self.prepared:
             return await super().prepare(request)
+        source = self._source
+        # Zero-copy straight into the socket when the bytes are a local file and the transport is a plain TCP
+        # socket (not TLS); otherwise the bytes go through the transport.
+        local = source if isinstance(source, LocalFile) and not SENDFILE_DISABLED else None
+        sock = _plain_socket(request.transport) if local is not None and request.method != "HEAD" else None
         try:
             writer = await super().prepare(request)
             if request.method != "HEAD":  # RFC 9110 section 9.3.2: "the server MUST NOT send content"
+                if sock is not None and local is not None and await self._send_direct(request, sock, local):
+                    return writer
                 for span in self._plan.spans:
                     if span.head:
                         await self.write(span.head)
@@ -324,7 +387,27 @@ class FileSender(web.StreamResponse):
                 request.transport.abort()
             raise
         finally:
-            self._source.close()
+            source.close()
+
+    async def _send_direct(self, request: web.BaseRequest, sock: socket.socket, source: LocalFile) -> bool:
+        """The whole body, framing included, with ``os.sendfile`` and ``send`` on the socket itself.
+
+        False when nothing was sent because this socket or file cannot (the caller then uses the transport).
+        """
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client went away")
+        if transport.get_write_buffer_size():
+            return False  # bytes still queued in the transport must go first: let asyncio order them
+        pieces: list[bytes | tuple[int, int]] = []
+        for span in self._plan.spans:
+            if span.head:
+                pieces.append(span.head)
+            if span.count:
+                pieces.append((span.start, span.count))
+        if self._plan.tail:
+            pieces.append(self._plan.tail)
+        return await SocketSender(sock, source.fd, pieces, self._plan.body_length).run()
 
     async def _send(self, request: web.BaseRequest, start: int, count: int) -> None:
         if count == 0:
@@ -344,7 +427,7 @@ class FileSender(web.StreamResponse):
             raise _FileShrank()
 
     async def _sendfile(self, request: web.BaseRequest, source: LocalFile, start: int, count: int) -> bool:
-        """Zero-copy send; False when this transport cannot (nothing was sent then)."""
+        """Zero-copy send through asyncio; False when this transport cannot (nothing was sent then)."""
         transport = request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("the client went away")
@@ -360,6 +443,115 @@ class FileSender(web.StreamResponse):
             return False
         if sent < count:
             raise _FileShrank()
+        return True
+
+
+# -- straight into the socket --------------------------------------------------------------------------------
+
+# Errors of send/sendfile that mean the peer is gone (the rest, on the first call, mean "cannot sendfile").
+_GONE: Final = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNABORTED, errno.ESHUTDOWN})
+# Large bodies get a larger socket send buffer (the kernel doubles the value, capped by net.core.wmem_max):
+# each wake-up then queues more bytes, so a GiB costs fewer trips through the event loop.
+LARGE_BODY: Final = 8 * 1024 * 1024
+SEND_BUFFER: Final = 4 * 1024 * 1024
+
+
+def _plain_socket(transport: asyncio.BaseTransport | None) -> socket.socket | None:
+    """The stream socket under ``transport`` when bytes written to it reach the peer as they are (no TLS).
+
+    (aiohttp's transports are stream sockets: TCP, or Unix sockets, which ``sendfile`` serves as well.)
+    """
+    if transport is None or transport.get_extra_info("sslcontext") is not None:
+        return None
+    return transport.get_extra_info("socket")  # type: ignore[no-any-return]
+
+
+class SocketSender:
+    """Sends ``pieces`` (bytes, or ``(offset, count)`` of the file ``file_fd``) on a non-blocking TCP socket.
+
+    As much as the socket takes is sent at once, without the event loop; when its buffer is full the sender
+    waits for it to drain with one writer registration kept for the rest of the body (asyncio's
+    ``sock_sendfile`` adds and removes its writer around every ``sendfile`` call, two ``epoll_ctl`` and a
+    callback each time the buffer fills). The writer is registered on a duplicate of the socket's descriptor:
+    the transport owns the original, and the duplicate stays valid even if the transport closes it meanwhile.
+
+    ``run`` returns False only when nothing at all was sent because the file cannot be sent with
+    ``sendfile`` (the caller falls back to reading it); a peer that went away raises ``ConnectionResetError``,
+    a file that ends before the planned bytes raises ``_FileShrank``.
+    """
+
+    def __init__(
+        self, sock: socket.socket, file_fd: int, pieces: list[bytes | tuple[int, int]], length: int
+    ) -> None:
+        """``length``: the bytes ``pieces`` add up to."""
+        self._sock_fd = sock.fileno()
+        self._file_fd = file_fd
+        self._pieces = pieces
+        self._index = 0
+        self._done = 0  # bytes of the current piece already sent
+        self._sent_any = False
+        if length >= LARGE_BODY:
+            with contextlib.suppress(OSError):
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < 2 * SEND_BUFFER:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+
+    def _advance(self, fd: int) -> bool:
+        """Send until done (True) or until the socket would block (False)."""
+        pieces = self._pieces
+        while self._index < len(pieces):
+            piece = pieces[self._index]
+            try:
+                if isinstance(piece, bytes):
+                    n = os.write(fd, memoryview(piece)[self._done :])
+                    left = len(piece) - self._done - n
+                else:
+                    offset, count = piece
+                    n = os.sendfile(fd, self._file_fd, offset + self._done, count - self._done)
+                    left = count - self._done - n
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError as exc:
+                if exc.errno in _GONE or self._sent_any:
+                    # (A file that cannot be sent with sendfile after some bytes went: the body cannot be
+                    # finished another way, so the connection is dropped like for a client that left.)
+                    raise ConnectionResetError(exc.errno, f"send failed: {exc.strerror}") from None
+                raise asyncio.SendfileNotAvailableError(str(exc)) from None
+            if n == 0 and not isinstance(piece, bytes):
+                raise _FileShrank()  # sendfile at end of file: the file ended before the planned bytes
+            self._sent_any = True
+            if left:
+                # A short send: the socket's buffer is full (trying again now would only fail with EAGAIN).
+                self._done += n
+                return False
+            self._index += 1
+            self._done = 0
+        return True
+
+    async def run(self) -> bool:
+        try:
+            if self._advance(self._sock_fd):
+                return True
+        except asyncio.SendfileNotAvailableError:
+            return False
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        fd = os.dup(self._sock_fd)
+
+        def on_writable() -> None:
+            if waiter.done():
+                return
+            try:
+                if self._advance(fd):
+                    waiter.set_result(None)
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
+                waiter.set_exception(exc)
+
+        try:
+            loop.add_writer(fd, on_writable)
+            await waiter
+        finally:
+            loop.remove_writer(fd)
+            os.close(fd)
         return True
 
 

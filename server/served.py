@@ -7,7 +7,6 @@ Last-Modified is the moment it was published, and it is offered under the origin
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -44,7 +43,7 @@ async def uploaded_file(request: web.Request) -> web.StreamResponse:
     size = stored.size
     if stored.path is not None:
         try:
-            source = await asyncio.to_thread(LocalFile.open, stored.path)
+            source = LocalFile.open(stored.path)  # an open and an fstat of a local file: on the loop
         except OSError:
             raise ApiError(E.NOT_FOUND, "no such uploaded file") from None
         size = source.stat.st_size

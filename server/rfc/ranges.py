@@ -165,6 +165,8 @@ def coalesce(ranges: list[ByteRange], min_gap: int = MIN_GAP) -> list[ByteRange]
     unsatisfiable or that were coalesced into other ranges". Each merged range takes the place of the earliest
     range-spec that fed it.
     """
+    if len(ranges) < 2:
+        return list(ranges)  # nothing to merge (the common case: one range)
     order = sorted(range(len(ranges)), key=lambda i: ranges[i])
     merged: list[tuple[int, ByteRange]] = []  # (position of the earliest range it absorbed, range)
     for i in order:

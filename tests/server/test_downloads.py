@@ -434,6 +434,31 @@ async def test_file_that_shrinks_mid_download_drops_the_connection(
     assert (status, body) == (200, b"hello, range world\n")
 
 
+async def test_client_that_leaves_mid_download_is_no_error(
+    any_srv: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    """A client closing the connection mid-body (a paused or cancelled download) costs the server nothing: no
+    error logged (the module fixture checks the log), and the next clients are served."""
+    size = 24 * 1024 * 1024
+    path = folder_of(any_srv) / "left.bin"
+    path.write_bytes(noise(size, 4))
+    for request in (b"GET", b"GET-multipart"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", any_srv.port)
+        extra = b"Range: bytes=0-99,1000000-\r\n" if request == b"GET-multipart" else b""
+        writer.write(b"GET /download/left.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + b"\r\n")
+        await writer.drain()
+        got = 0
+        while got < 2 * 1024 * 1024:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout=30)
+            assert chunk
+            got += len(chunk)
+        writer.transport.abort()  # gone, with a reset
+    status, _, body = await fetch(http, url(any_srv, "left.bin"), Range="bytes=5-9")
+    assert (status, body) == (206, noise(size, 4)[5:10])
+    status, _, body = await fetch(http, url(any_srv, "notes.txt"))
+    assert (status, body) == (200, b"hello, range world\n")
+
+
 # -- names that try to escape --------------------------------------------------------------------------------
 
 ESCAPES = [

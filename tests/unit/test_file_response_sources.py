@@ -1,15 +1,18 @@
-"""``server.file_response.respond`` with a byte source that is not a local file (a storage backend's stream),
-served by a real aiohttp server in this process and fetched over HTTP."""
+"""``server.file_response.respond`` with a byte source that is not a local file (a storage backend's
+stream), and with a local file sent through asyncio's ``loop.sendfile`` (the fallback of the direct socket
+path), served by a real aiohttp server in this process and fetched over HTTP."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import test_utils, web
 
-from server.file_response import Representation, StreamedFile, respond
+from server import file_response
+from server.file_response import LocalFile, Representation, StreamedFile, respond
 from server.rfc.conditionals import EntityTag
 from tests.support.http_ranges import parse_byteranges, pattern
 
@@ -50,3 +53,29 @@ async def test_streamed_source_serves_whole_ranges_and_multipart() -> None:
         async with http.get(server.make_url("/f?short=1")) as resp:
             with pytest.raises(aiohttp.ClientPayloadError):
                 await resp.read()
+
+
+async def test_local_file_through_asyncio_sendfile_when_the_socket_is_not_used_directly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path taken when the socket cannot be written directly (``loop.sendfile`` on the transport): whole
+    file, one range and multipart, byte-exact."""
+    monkeypatch.setattr(file_response, "_plain_socket", lambda transport: None)
+    path = tmp_path / "local.bin"
+    path.write_bytes(DATA)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        opened = LocalFile.open(path)
+        rep = Representation(len(DATA), EntityTag('"l"'), 1_700_000_000.0, "application/octet-stream", "l")
+        return respond(request, rep, opened)
+
+    app = web.Application()
+    app.router.add_get("/f", handler)
+    async with test_utils.TestServer(app) as server, aiohttp.ClientSession() as http:
+        async with http.get(server.make_url("/f")) as resp:
+            assert (resp.status, await resp.read()) == (200, DATA)
+        async with http.get(server.make_url("/f"), headers={"Range": "bytes=1000-99999"}) as resp:
+            assert (resp.status, await resp.read()) == (206, DATA[1000:100000])
+        async with http.get(server.make_url("/f"), headers={"Range": "bytes=0-9,200000-"}) as resp:
+            parts = parse_byteranges(await resp.read(), resp.headers["Content-Type"])
+            assert [p.data for p in parts] == [DATA[:10], DATA[200000:]]
