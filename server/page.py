@@ -3,9 +3,16 @@
 Routes:
 
 - ``GET /``: ``frontend/index.html``; when the npm assets are missing, a 503 page saying how to install them.
-- ``GET /pyscript.json``: the PyScript configuration of the page's one worker: the local Pyodide as the
-  interpreter and, under ``files``, every Python module of ``frontend/engine`` and ``frontend/browser``
-  (listed when asked, so a new module needs no configuration change), fetched into the worker's files.
+- ``GET /py/frontend.zip``: every Python module of ``frontend/engine`` and ``frontend/browser`` in one zip
+  (``frontend/<package>/<module>.py``, built when asked and kept while the sources are unchanged). The
+  PyScript configuration of the page and of the embedded uploader's frame (a ``<py-config>`` in
+  ``index.html`` and ``embed/embed.html``: no request for it) lists it under ``files`` with the destination
+  ``./*``: PyScript fetches it in ONE request once the interpreter is up and unpacks it into the working
+  directory (``/home/pyodide``, on ``sys.path``), where one request per module cost the start-up a round of
+  requests. A new module needs no configuration change.
+- ``GET /pyscript.json``: the same configuration with every module listed on its own (the local Pyodide as
+  the interpreter and, under ``files``, each module of both packages, listed when asked), for tools that
+  place the modules themselves (the benchmark's bare Pyodide worker, ``bench/pages/py_hash_worker.mjs``).
 - ``/static/...`` (``frontend/static``), ``/py/engine/...`` and ``/py/browser/...`` (the Python sources),
   ``/vendor/pyscript/...`` (``@pyscript/core/dist``) and ``/vendor/pyodide/...`` (the ``pyodide`` package).
 
@@ -23,12 +30,18 @@ folder is a 404), with explicit MIME types for what matters to the browser (``.w
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from aiohttp import hdrs, web
+
+from server.rfc.conditionals import EntityTag, if_none_match_passes
 
 FRONTEND: Final = Path(__file__).resolve().parents[1] / "frontend"
 INDEX_HTML: Final = FRONTEND / "index.html"
@@ -47,6 +60,7 @@ OWN: Final = {
 }
 
 PYODIDE_MODULE: Final = "/vendor/pyodide/pyodide.mjs"
+PYTHON_ARCHIVE: Final = "/py/frontend.zip"
 
 # Explicit types: the platform's mimetypes tables vary (``.toml``, ``.map``, ``.mjs`` are missing on some).
 MIME_TYPES: Final = {
@@ -124,14 +138,9 @@ async def index(request: web.Request) -> web.StreamResponse:
     )
 
 
-def pyscript_config() -> dict[str, object]:
-    """The worker's configuration: the local interpreter and the Python sources to put in its file system.
-
-    PyScript resolves ``interpreter`` and the ``files`` URLs against this configuration's own URL, and writes
-    each file to the given path relative to the worker's working directory (``/home/pyodide``, on
-    ``sys.path``), so ``import frontend.engine`` and ``import frontend.browser`` work there as they do here.
-    """
-    files: dict[str, str] = {}
+def _python_sources() -> list[tuple[str, Path]]:
+    """``(package, path relative to it)`` of every module of the packages, in a stable order."""
+    sources: list[tuple[str, Path]] = []
     for name, folder in PYTHON_PACKAGES.items():
         if not folder.is_dir():
             continue
@@ -139,8 +148,68 @@ def pyscript_config() -> dict[str, object]:
             relative = source.relative_to(folder)
             if any(part.startswith((".", "__pycache__")) for part in relative.parts[:-1]):
                 continue
-            files[f"/py/{name}/{relative.as_posix()}"] = f"./frontend/{name}/{relative.as_posix()}"
+            sources.append((name, relative))
+    return sources
+
+
+def pyscript_config() -> dict[str, object]:
+    """The worker's configuration: the local interpreter and the Python sources to put in its file system.
+
+    PyScript resolves ``interpreter`` and the ``files`` URLs against this configuration's own URL, and writes
+    each file to the given path relative to the worker's working directory (``/home/pyodide``, on
+    ``sys.path``), so ``import frontend.engine`` and ``import frontend.browser`` work there as they do here.
+    """
+    files = {
+        f"/py/{name}/{relative.as_posix()}": f"./frontend/{name}/{relative.as_posix()}"
+        for name, relative in _python_sources()
+    }
     return {"interpreter": PYODIDE_MODULE, "files": files}
+
+
+# Fixed entry times: the archive's bytes (and so its ETag) depend on the sources' contents only.
+_ZIP_TIME: Final = (2020, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class _Archive:
+    signature: tuple[tuple[str, int, int], ...]  # (path, mtime_ns, size) of every source
+    body: bytes
+    etag: str
+
+
+_archive: _Archive | None = None
+
+
+def python_archive() -> tuple[bytes, str]:
+    """The zip of the Python sources (``frontend/<package>/...``) and its ETag; rebuilt when a source's size
+    or modification time changes (a listing of stats per request, not a read of every file)."""
+    global _archive
+    sources = _python_sources()
+    paths = [PYTHON_PACKAGES[name] / relative for name, relative in sources]
+    stats = [path.stat() for path in paths]
+    signature = tuple((str(path), st.st_mtime_ns, st.st_size) for path, st in zip(paths, stats, strict=True))
+    if _archive is None or _archive.signature != signature:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for (name, relative), path in zip(sources, paths, strict=True):
+                entry = zipfile.ZipInfo(f"frontend/{name}/{relative.as_posix()}", date_time=_ZIP_TIME)
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                entry.external_attr = 0o644 << 16
+                archive.writestr(entry, path.read_bytes())
+        body = buffer.getvalue()
+        _archive = _Archive(signature, body, '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"')
+    return _archive.body, _archive.etag
+
+
+async def archive(request: web.Request) -> web.Response:
+    body, etag = python_archive()
+    headers = {hdrs.CACHE_CONTROL: REVALIDATE, hdrs.ETAG: etag, **ASSET_HEADERS}
+    # RFC 9110, 13.1.2: when If-None-Match is false for a GET, "the origin server MUST NOT perform the
+    # requested method; instead, the origin server MUST respond with the 304 (Not Modified) status code".
+    if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
+    if if_none_match is not None and not if_none_match_passes(if_none_match, EntityTag(etag)):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/zip", headers=headers)
 
 
 async def config(request: web.Request) -> web.Response:
@@ -174,6 +243,7 @@ def setup(app: web.Application) -> None:
     """Register the page, its configuration and its assets on ``app``."""
     app.router.add_get("/", index)
     app.router.add_get("/pyscript.json", config)
+    app.router.add_get(PYTHON_ARCHIVE, archive)
     folders = dict(OWN)
     if _vendor_installed():
         folders |= VENDOR

@@ -16,8 +16,12 @@ In both:
 - Each file gets an engine ``UploadController`` (all sharing one ``FetchTransport``) that starts at once,
   and a row (``view.UploadRow``) fed by its snapshots through a ``Throttle`` (the observer sees the same).
 - With ``multiple=False`` a new choice replaces the list (uploads under way stop; they can be resumed later).
-- The rows' buttons reach ``on_click`` (one listener on the list): pause, continue, start, retry.
-- When the window comes back online, every upload waiting for its next attempt tries at once.
+- The rows' buttons (pause, continue, start, retry) and the window's ``online`` event reach Python through
+  the intake too (``{kind: "action", key}``, ``{kind: "online"}``): Python holds no listener on the page.
+  When the window comes back online, every upload waiting for its next attempt tries at once.
+- Every call to the page counts (from the worker each is a synchronous round trip): start-up makes one
+  (``rtIntake.ready``); the rows make none: each repaint is a message posted to the intake
+  (``{kind: "row", id, ops, html}``, see ``view.py``), which the worker does not wait for.
 - Where the document has a ``#downloads`` list, the server's files (``GET /api/files``) are listed there.
 """
 
@@ -31,7 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 
 from frontend.browser import view
 from frontend.browser.accept import Accept, refusal
@@ -100,6 +105,7 @@ class AppOptions:
     max_size: int | None = None  # bytes; larger files are refused before anything is read
     multiple: bool = True  # False: a new choice replaces the list
     in_worker: bool = True  # only for the status line
+    origin: str | None = None  # the page's origin; None: the window's location says
 
 
 class Upload:
@@ -152,37 +158,38 @@ class UploaderApp:
         self.options = options or AppOptions()
         self.texts = self.options.texts
         self.observer = observer
-        self.origin = str(js_window.location.origin)  # a worker's own location is a blob: URL
+        # A worker's own location is a blob: URL: the page's origin (``main.py`` knows it already).
+        self.origin = self.options.origin or str(js_window.location.origin)
         parallel = max(1, min(MAX_PARALLEL, self.options.parallel))
         self.config = UploadConfig(parallel=parallel, retry=PAGE_RETRY)
         self.transport = FetchTransport()
         self.uploads: dict[str, Upload] = {}
         self._live: set[str] = set()  # keys whose rows are on the page (snapshots of others are dropped)
         self._keys = (f"u{n}" for n in itertools.count(1))
-        self._js_list = js_document.getElementById("uploads")
         self._proxies: list[Any] = []  # event handlers stay alive as long as the page
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ start-up
 
     def start(self) -> None:
-        """Listen to the intake, tell it Python is ready (it then hands over queued files), list downloads."""
+        """Listen to the intake, tell it Python is ready (it then marks the page ready, shows ``status`` and
+        hands over queued files), then list the downloads."""
         self.js_intake.onmessage = self._proxy(self.on_message)
-        self._js_list.addEventListener("click", self._proxy(self.on_click))
-        self.js_window.addEventListener("online", self._proxy(self.on_online))
-        js_downloads = self.js_document.getElementById("downloads")
-        if js_downloads:  # JS null is None through the worker's proxy, a falsy ``jsnull`` on the main thread
-            self._background(self.load_downloads(js_downloads))
         pyodide_version = str(sys.modules["pyodide"].__version__) if "pyodide" in sys.modules else "?"
         python = ".".join(map(str, sys.version_info[:3]))
         where = self.texts.in_worker if self.options.in_worker else self.texts.on_main_thread
-        status = self.js_document.getElementById("python-status")
-        status.textContent = self.texts.ready.format(python=python, pyodide=pyodide_version, where=where)
-        self.js_document.documentElement.dataset.python = "ready"
-        if self.js_intake_target is None:
-            self.js_window.rtIntake.ready()
-        else:
-            self.js_window.rtIntake.ready(self.js_intake_target)
+        status = self.texts.ready.format(python=python, pyodide=pyodide_version, where=where)
+        # One call to the page for all of it: from the worker every DOM access is a round trip.
+        self.js_window.rtIntake.ready(self.js_intake_target, status)
+        self._background(self.load_downloads())
+
+    def _draw_row(self, row_id: str, ops: str, html: str | None) -> None:
+        """A row's repaint (``view.Draw``), posted to the intake, which applies it on the page: posting does
+        not wait for the page (a call through the worker's DOM proxy would, and cost the hashing its time)."""
+        message = {"kind": "row", "id": row_id, "ops": ops}
+        if html is not None:
+            message["html"] = html
+        self.js_intake.postMessage(to_js(message, dict_converter=js.Object.fromEntries))
 
     def _proxy(self, handler: Callable[[Any], None]) -> Any:
         js_handler = create_proxy(handler)
@@ -197,23 +204,28 @@ class UploaderApp:
     # ------------------------------------------------------------------ events
 
     def on_message(self, js_event: Any) -> None:
+        """What the intake posts: ``{kind: "files", files}``, ``{kind: "action", key}`` (a row's button was
+        clicked) and ``{kind: "online"}`` (the window's ``online`` event). The intake listens to the page's
+        events so that the worker holds no listener on the page (each would be a proxy and a round trip)."""
         js_data = js_event.data
-        if getattr(js_data, "kind", None) == "files":
+        kind = getattr(js_data, "kind", None)
+        if kind == "files":
             js_files = list(js_data.files)
             if not self.options.multiple:
                 js_files = js_files[-1:]  # one file at a time: the latest choice wins
             for js_file in js_files:
                 self.add_file(js_file)
+        elif kind == "action":
+            self.on_action(str(js_data.key))
+        elif kind == "online":
+            self.on_online()
 
-    def on_click(self, js_event: Any) -> None:
-        js_button = js_event.target.closest("button[data-action]")
-        if not js_button:  # null: None in the worker, ``jsnull`` on the main thread
-            return
-        upload = self.uploads.get(str(js_button.dataset.key))
+    def on_action(self, key: str) -> None:
+        upload = self.uploads.get(key)
         if upload is not None:
             self.toggle(upload)
 
-    def on_online(self, _js_event: Any) -> None:
+    def on_online(self) -> None:
         for upload in self.uploads.values():
             if upload.controller is not None:
                 upload.controller.retry_now()
@@ -239,9 +251,7 @@ class UploaderApp:
             source.name, str(js_file.type or ""), source.size, self.options.accept, self.options.max_size,
             self.texts,
         )
-        row = view.UploadRow(
-            self.js_document, self._js_list, key, source.name, source.size, self.texts, actions=not refused
-        )
+        row = view.UploadRow(self._draw_row, key, source.name, source.size, self.texts, actions=not refused)
         self._live.add(key)
         if refused is not None:
             code, message = refused
@@ -300,7 +310,10 @@ class UploaderApp:
 
     # ------------------------------------------------------------------ downloads
 
-    async def load_downloads(self, js_list: Any) -> None:
+    async def load_downloads(self) -> None:
+        js_list = self.js_document.getElementById("downloads")
+        if not js_list:  # JS null is None through the worker's proxy, a falsy ``jsnull`` on the main thread
+            return
         failed = self.texts.downloads_failed
         try:
             answer = await self.transport.request(HttpRequest("GET", self.origin + FILES_API, timeout=30))

@@ -1,9 +1,12 @@
 """The DOM view: one row per upload and the list of the server's files, in the words of a ``Texts``.
 
 On the page at ``/`` the worker reaches the page's DOM through PyScript's synchronous proxy: every property
-read or write is a round trip to the page's thread (in the embedded uploader Python runs on the frame's own
-main thread and the DOM is local). So a row is built from one HTML string, its parts are looked up once, and
-``render`` writes only what changed since the last time. How often it is called is the caller's business
+read or write, every call, is a round trip that blocks the worker until the page's thread has answered (in
+the embedded uploader Python runs on the frame's own main thread and the DOM is local). So a row never
+touches the DOM from Python: ``render`` collects what changed since the last time as a list of
+``[selector, name, value]`` operations and hands them, as one JSON string, to ``draw`` (the app posts them to
+the page's intake, ``static/intake.js``, which applies them there: the worker does not wait); the first
+repaint also carries the row's HTML. How often ``render`` is called is the caller's business
 (``app.Throttle``).
 
 Each row carries attributes for people and tests alike: ``data-key`` (the row), ``data-name`` (the file's
@@ -15,6 +18,8 @@ confirmed; the bar also shows hashing progress), ``data-in-flight`` (chunk reque
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -23,6 +28,7 @@ from frontend.browser.i18n import EN, Texts
 from frontend.engine.ports import UploadSnapshot
 
 ROW_HTML = """\
+<li id="{row_id}" class="upload" data-key="{key}" data-name="{name}" data-state="unchoose">
 <div class="upload-head">
   <span class="upload-name" title="{name}">{name}</span>
   <span class="upload-size">{size}</span>
@@ -36,16 +42,22 @@ ROW_HTML = """\
 </div>
 <p class="upload-error" role="alert" hidden></p>
 <p class="upload-done" hidden>{stored_at} <a class="upload-link" target="_blank" rel="noopener"></a></p>
+</li>
 """
+
+Op = list[object]  # [selector ("" = the row), name ("@attr", "style.prop", "remove" or a property), value]
+Draw = Callable[[str, str, str | None], None]
+"""``draw(row_id, ops_json, html)``: apply ``ops_json`` to the row ``row_id`` on the page, after appending
+``html`` (a new row) to ``#uploads`` if it is not None."""
 
 
 class UploadRow:
-    """One upload's row in ``#uploads``. ``actions=False``: no button (a file the uploader refused)."""
+    """One upload's row in ``#uploads``, drawn through ``draw``: the row's HTML goes with its first paint.
+    ``actions=False``: no button (a file the uploader refused)."""
 
     def __init__(
         self,
-        js_document: Any,
-        js_list: Any,
+        draw: Draw,
         key: str,
         name: str,
         size: int,
@@ -54,34 +66,24 @@ class UploadRow:
     ) -> None:
         self.texts = texts
         self.actions = actions
-        js_row = js_document.createElement("li")
-        js_row.className = "upload"
-        js_row.dataset.key = key
-        js_row.dataset.name = name
-        js_row.dataset.state = "unchoose"
-        js_row.innerHTML = ROW_HTML.format(
+        self.row_id = f"upload-{key}"
+        self._draw = draw
+        self._html: str | None = ROW_HTML.format(
+            row_id=escape(self.row_id),
+            key=escape(key),
             name=escape(name),
             size=escape(text.size(size)),
-            key=escape(key),
             pause=escape(texts.button_pause),
             progress_of=escape(texts.progress_of.format(name=name)),
             waiting=escape(texts.waiting),
             stored_at=escape(texts.stored_at),
         )
-        js_list.appendChild(js_row)
-        self.js_row = js_row
-        self.js_button = js_row.querySelector("button")
-        self.js_progress = js_row.querySelector(".progress")
-        self.js_fill = js_row.querySelector(".progress-fill")
-        self.js_percent = js_row.querySelector(".upload-percent")
-        self.js_detail = js_row.querySelector(".upload-detail")
-        self.js_error = js_row.querySelector(".upload-error")
-        self.js_done = js_row.querySelector(".upload-done")
-        self.js_link = js_row.querySelector(".upload-link")
         self._shown: dict[str, object] = {}
 
     def remove(self) -> None:
-        self.js_row.remove()
+        if self._html is None:  # on the page
+            self._draw(self.row_id, '[["","remove",null]]', None)
+        self._html = None
 
     def _changed(self, what: str, value: object) -> bool:
         if self._shown.get(what, ...) == value:
@@ -89,41 +91,51 @@ class UploadRow:
         self._shown[what] = value
         return True
 
-    def render(self, snapshot: UploadSnapshot) -> None:
-        """Write what changed. ``data-state`` is written last, so when it changes the rest is up to date."""
+    def changes(self, snapshot: UploadSnapshot) -> list[Op]:
+        """What to write to show ``snapshot`` (only what changed since the last call); ``data-state`` last,
+        so when it changes the rest is up to date."""
+        ops: list[Op] = []
         bar = text.percent(snapshot)  # hashing progress while hashing, then confirmed bytes
         if self._changed("width", f"{bar:.1f}%"):
-            self.js_fill.style.width = f"{bar:.1f}%"
+            ops.append([".progress-fill", "style.width", f"{bar:.1f}%"])
         if self._changed("bar", int(bar)):
-            self.js_percent.textContent = f"{int(bar)}%"
-            self.js_progress.setAttribute("aria-valuenow", str(int(bar)))
+            ops.append([".upload-percent", "textContent", f"{int(bar)}%"])
+            ops.append([".progress", "@aria-valuenow", str(int(bar))])
         confirmed = int(snapshot.percent)
         if self._changed("percent", confirmed):
-            self.js_row.dataset.percent = str(confirmed)
+            ops.append(["", "@data-percent", str(confirmed)])
         detail = text.detail(snapshot, self.texts)
         if self._changed("detail", detail):
-            self.js_detail.textContent = detail
+            ops.append([".upload-detail", "textContent", detail])
         if self._changed("in_flight", snapshot.in_flight):
-            self.js_row.dataset.inFlight = str(snapshot.in_flight)
+            ops.append(["", "@data-in-flight", str(snapshot.in_flight)])
         if snapshot.file_id and self._changed("file_id", snapshot.file_id):
-            self.js_row.dataset.fileId = snapshot.file_id
+            ops.append(["", "@data-file-id", snapshot.file_id])
         error = text.error(snapshot, self.texts)
         if self._changed("error", error):
-            self.js_error.hidden = not error
-            self.js_error.textContent = error or ""
+            ops.append([".upload-error", "hidden", not error])
+            ops.append([".upload-error", "textContent", error or ""])
         if snapshot.url and self._changed("url", snapshot.url):
-            self.js_link.href = snapshot.url
-            self.js_link.textContent = snapshot.url
-            self.js_done.hidden = False
+            ops.append([".upload-link", "href", snapshot.url])
+            ops.append([".upload-link", "textContent", snapshot.url])
+            ops.append([".upload-done", "hidden", False])
         button = text.button(snapshot.state, self.texts) if self.actions else None
         if self._changed("button", button):
-            self.js_button.hidden = button is None
+            ops.append(["button", "hidden", button is None])
             if button is not None:
                 label, enabled = button
-                self.js_button.textContent = label
-                self.js_button.disabled = not enabled
+                ops.append(["button", "textContent", label])
+                ops.append(["button", "disabled", not enabled])
         if self._changed("state", snapshot.state):
-            self.js_row.dataset.state = snapshot.state.value
+            ops.append(["", "@data-state", snapshot.state.value])
+        return ops
+
+    def render(self, snapshot: UploadSnapshot) -> None:
+        """Draw what changed (the first time: add the row too), in one message to the page."""
+        ops = self.changes(snapshot)
+        if ops or self._html is not None:
+            self._draw(self.row_id, json.dumps(ops, separators=(",", ":")), self._html)
+            self._html = None
 
 
 def render_downloads(

@@ -1,12 +1,20 @@
-// File intake: the page's only JavaScript of its own. No logic lives here, only what cannot wait for Python:
+// File intake: the page's only JavaScript of its own. No logic lives here, only what cannot wait for Python,
+// or would cost the Python worker a round trip per DOM access:
 // - files chosen or dropped before the Python worker is ready are queued, not lost;
 // - every File is handed to the worker with postMessage (a structured clone), so the worker reads a native
 //   Blob at full speed instead of reaching back to the page for every slice;
-// - a drop must be accepted synchronously (preventDefault on dragover/drop), which a worker cannot do.
-// Python calls window.rtIntake.ready(target) once it listens; from then on files go to it at once. The target is
-// what to post to: by default the page's worker (#uploader's xworker); the embedded uploader, whose Python
-// runs on the main thread, passes one end of a MessageChannel. The waiting note's words may come from the
-// note's data-waiting-one / data-waiting-many ("{count}" is replaced), else English.
+// - a drop must be accepted synchronously (preventDefault on dragover/drop), which a worker cannot do;
+// - the rows: Python (browser/view.py) posts each repaint of a row as ONE message, {kind: "row", id, ops,
+//   html} (from the worker each DOM access would be a synchronous round trip to this thread, during which the
+//   worker waits): html, if any, is a new row to append to #uploads first; ops a JSON list of
+//   [selector ("" = the row), name, value], where name "@x" sets attribute x (null removes it), "style.x"
+//   sets a style property, "remove" removes the element, and any other name sets that property;
+// - clicks on the rows' buttons and the window's "online" event are posted to Python like the files
+//   ({kind: "action", action, key}, {kind: "online"}): the worker then needs no listener on the page.
+// Python calls window.rtIntake.ready(target, status) once it listens; from then on files go to it at once.
+// The target is what to post to: by default (null) the page's worker (#uploader's xworker); the embedded
+// uploader, whose Python runs on the main thread, passes one end of a MessageChannel. The waiting note's words
+// may come from the note's data-waiting-one / data-waiting-many ("{count}" is replaced), else English.
 (() => {
   "use strict";
   const queue = [];
@@ -60,9 +68,48 @@
   window.addEventListener("dragover", (event) => event.preventDefault());
   window.addEventListener("drop", (event) => event.preventDefault());
 
+  // The rows' buttons and the window's "online" event, for Python (it holds no listener on the page).
+  const list = document.getElementById("uploads");
+  list?.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (button !== null && worker !== null) {
+      worker.postMessage({ kind: "action", action: button.dataset.action, key: button.dataset.key });
+    }
+  });
+  window.addEventListener("online", () => {
+    if (worker !== null) worker.postMessage({ kind: "online" });
+  });
+
+  // A row's repaint (see the top of this file).
+  function paintRow(id, ops, html) {
+    if (html) list.insertAdjacentHTML("beforeend", html);
+    const row = document.getElementById(id);
+    if (row === null) return; // removed meanwhile
+    for (const [selector, name, value] of JSON.parse(ops)) {
+      const element = selector ? row.querySelector(selector) : row;
+      if (element === null) continue;
+      if (name === "remove") element.remove();
+      else if (name.startsWith("@")) {
+        if (value === null) element.removeAttribute(name.slice(1));
+        else element.setAttribute(name.slice(1), value);
+      } else if (name.startsWith("style.")) element.style[name.slice(6)] = value;
+      else element[name] = value;
+    }
+  }
+
   window.rtIntake = {
-    ready(target) {
+    // Python is ready and listens at `target` (by default the page's worker). `status`: what the status
+    // line says now. The page is marked ready (html[data-python=ready]) before the queued files go.
+    ready(target, status) {
       worker = target || document.getElementById("uploader").xworker;
+      worker.addEventListener("message", (event) => {
+        const data = event.data;
+        if (data && data.kind === "row") paintRow(data.id, data.ops, data.html);
+      });
+      if (target) target.start(); // a MessagePort delivers to its listeners once started
+      const line = document.getElementById("python-status");
+      if (status && line !== null) line.textContent = status;
+      document.documentElement.dataset.python = "ready";
       flush();
     },
   };

@@ -4,9 +4,11 @@ caching, the worker's configuration, path safety, and the page's answer when the
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
@@ -24,8 +26,12 @@ ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder
 
 
 def get(url: str) -> tuple[int, Message, bytes]:
+    return get_request(urllib.request.Request(url))
+
+
+def get_request(request: urllib.request.Request) -> tuple[int, Message, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=30) as answer:
+        with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, answer.headers, answer.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
@@ -51,7 +57,11 @@ def test_the_page_is_cross_origin_isolated_and_not_cached(server: ServerProcess)
         assert headers[name] == value
     assert headers["Cache-Control"] == "no-cache"
     assert b'src="/vendor/pyscript/core.js"' in body
-    assert b'config="/pyscript.json"' in body
+    # The worker's configuration is in the page: the local Pyodide, our sources as one archive.
+    start = body.index(b"<py-config")
+    config = json.loads(body[body.index(b">", start) + 1 : body.index(b"</py-config>")])
+    assert config["interpreter"] == page.PYODIDE_MODULE
+    assert config["files"] == {page.PYTHON_ARCHIVE: "./*"}
 
 
 @pytest.mark.parametrize(
@@ -66,6 +76,7 @@ def test_the_page_is_cross_origin_isolated_and_not_cached(server: ServerProcess)
         ("/static/intake.js", "text/javascript", "no-cache"),
         ("/py/engine/ports.py", "text/x-python", "no-cache"),
         ("/py/browser/main.py", "text/x-python", "no-cache"),
+        ("/py/frontend.zip", "application/zip", "no-cache"),
     ],
 )
 def test_assets_have_their_type_and_isolation_headers(
@@ -90,7 +101,10 @@ def test_pyscripts_hashed_chunks_are_cached_for_good(server: ServerProcess) -> N
     assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
 
 
-def test_the_worker_config_uses_the_local_pyodide_and_lists_every_module(server: ServerProcess) -> None:
+def test_the_module_by_module_config_uses_the_local_pyodide_and_lists_every_module(
+    server: ServerProcess,
+) -> None:
+    """``/pyscript.json``: what the embedded uploader's frame loads (and the benchmark's bare worker)."""
     status, headers, body = get(server.url + "/pyscript.json")
     assert status == 200
     config = json.loads(body)
@@ -101,6 +115,22 @@ def test_the_worker_config_uses_the_local_pyodide_and_lists_every_module(server:
         for module in folder.glob("*.py"):
             assert files[f"/py/{package}/{module.name}"] == f"./frontend/{package}/{module.name}"
     assert all(url.startswith("/py/") for url in files)  # nothing from elsewhere
+
+
+def test_the_archive_holds_every_module_and_revalidates(server: ServerProcess) -> None:
+    status, headers, body = get(server.url + page.PYTHON_ARCHIVE)
+    assert status == 200
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        names = set(archive.namelist())
+        for package in ("engine", "browser"):
+            for module in page.PYTHON_PACKAGES[package].glob("*.py"):
+                name = f"frontend/{package}/{module.name}"
+                assert name in names
+                assert archive.read(name) == module.read_bytes()
+    assert all(name.startswith(("frontend/engine/", "frontend/browser/")) for name in names)
+    url = server.url + page.PYTHON_ARCHIVE
+    assert get_request(urllib.request.Request(url, headers={"If-None-Match": headers["ETag"]}))[0] == 304
+    assert get_request(urllib.request.Request(url, headers={"If-None-Match": '"other"'}))[0] == 200
 
 
 @pytest.mark.parametrize(
