@@ -19,8 +19,8 @@ checked (its size; the server has verified its MD5 before publishing it, and the
 MD5). Throughput is the file's size over the time (MB/s = 10^6 B/s). Informative lines split each side's
 time into its two phases, hashing + handshake (from ``change`` until the upload may start) and sending, and
 give our server's CPU time over the upload; another compares our sending phase with plain JavaScript in a
-worker sending the same requests (``bench/pages/js_send.html``: handshake, then each needed chunk read with
-``slice().arrayBuffer()`` and posted as our page's form, as many in flight as our page; the ids are given,
+worker sending the same requests (``bench/pages/js_send.html``: handshake, then each needed chunk posted as
+our page's form, ``file.slice()`` after the ids, as many in flight as our page; the ids are given,
 nothing is hashed; served from the peers' origin, calling our server cross-origin): what the browser and
 our server allow when the client adds nothing. Full runs end with one more upload by our page under V8's
 sampling profiler (attached to its worker while it sends; not counted in the figures), summarised in the

@@ -1,6 +1,6 @@
 // The worker of js_send.html: the seed's protocol as our page speaks it, in plain JavaScript. Handshake, then
-// the chunks the server needs, `parallel` at a time; each chunk read with slice().arrayBuffer(), put in a Blob
-// and sent as the multipart form our page sends (file part first, then chunkId and fileId).
+// the chunks the server needs, `parallel` at a time; each chunk sent as the multipart form our page sends:
+// chunkId and fileId, then the file part, a `file.slice()` the browser streams while sending (no read first).
 const CHUNK = 1024 * 1024;
 
 async function post(url, init) {
@@ -21,11 +21,10 @@ async function upload({ file, api, fileId, chunkIds, parallel }) {
     while (queue.length > 0) {
       const chunkId = queue.shift();
       const index = Number(chunkId.slice(32));
-      const bytes = await file.slice(index * CHUNK, Math.min(file.size, (index + 1) * CHUNK)).arrayBuffer();
       const form = new FormData();
-      form.append("file", new Blob([bytes], { type: "application/octet-stream" }), file.name);
       form.append("chunkId", chunkId);
       form.append("fileId", fileId);
+      form.append("file", file.slice(index * CHUNK, Math.min(file.size, (index + 1) * CHUNK)), file.name);
       const needs = await post(`${api}/api/upload`, { body: form });
       if (Array.isArray(needs) && needs.length === 0) finished = true;
     }

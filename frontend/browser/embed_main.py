@@ -1,9 +1,9 @@
 """Entry point of the embedded uploader (``/embed``): Python on the frame's own main thread.
 
-``<script type="py" config="/pyscript.json" src="/py/browser/embed_main.py">`` without ``worker``: the frame
-is not cross-origin isolated (its host page is not, and an iframe is isolated only if its top-level page
-is), so there is no ``SharedArrayBuffer`` for a worker's synchronous DOM access. On the main thread the DOM
-is local.
+``<script type="py" src="/py/browser/embed_main.py">`` (configured by the frame's inline ``<py-config>``)
+without ``worker``: the frame is not cross-origin isolated (its host page is not, and an iframe is isolated
+only if its top-level page is), so there is no ``SharedArrayBuffer`` for a worker's synchronous DOM access.
+On the main thread the DOM is local.
 
 The server has checked the options (``server/embed.py``) and written them into the document as JSON
 (``#embed-options``): ``lang``, ``parallel``, ``accept``, ``maxSize`` (already the smaller of the host's

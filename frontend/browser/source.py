@@ -3,10 +3,17 @@
 The ``File`` lives in the worker (the page hands it over with ``postMessage``, a structured clone), so every
 read below is a native Blob read in the worker, not a call back to the page.
 
-- ``read(start, end)``: ``file.slice(start, end).arrayBuffer()``, for the chunks being sent;
+- ``slice(start, end)``: ``file.slice(start, end)``, what ``FetchTransport`` puts in a chunk's form (the
+  browser reads it while sending: no read here, no copy through Python);
+- ``read(start, end)``: ``file.slice(start, end).arrayBuffer()``, to check a chunk whose request failed;
 - ``blocks(block_size)``: one pass over ``file.stream()`` with a BYOB reader filling ``block_size`` buffers,
   for hashing: the fastest way measured in Chromium (whole-file MD5 at about 300 MB/s, against about
   110 MB/s over 1 MiB slices).
+
+A ``File`` is a snapshot: Chromium fails every read of a file modified after it was chosen with
+``NotReadableError`` (``tests/e2e/test_faults.py``), and the fetch of a form holding a slice of it; a file
+deleted since fails with ``NotFoundError`` (the File API's "snapshot state"). ``read`` reports both as the
+engine's ``FILE_CHANGED``.
 """
 
 from __future__ import annotations
@@ -15,7 +22,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import js  # type: ignore[import-not-found]
-from pyodide.ffi import to_js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
+
+from frontend.engine.errors import EngineError, Err
+
+# What Chromium's Blob reads fail with once the file on disk is not the one chosen (modified, deleted).
+SNAPSHOT_GONE = ("NotReadableError", "NotFoundError")
+
+
+def _js_error_name(exc: JsException) -> str:
+    name = getattr(exc, "name", None)
+    return name if isinstance(name, str) else str(exc).split(":", 1)[0].strip()
 
 
 class BlobSource:
@@ -39,8 +56,17 @@ class BlobSource:
     def last_modified(self) -> float:
         return self._last_modified
 
+    def slice(self, start: int, end: int) -> Any:
+        """``file.slice(start, end)``: a Blob the browser reads only when it sends it."""
+        return self.js_file.slice(start, end)
+
     async def read(self, start: int, end: int) -> bytes:
-        js_buffer = await self.js_file.slice(start, end).arrayBuffer()
+        try:
+            js_buffer = await self.js_file.slice(start, end).arrayBuffer()
+        except JsException as exc:
+            if _js_error_name(exc) in SNAPSHOT_GONE:
+                raise EngineError(Err.FILE_CHANGED) from exc  # the user's message; the chain keeps exc
+            raise
         return js_buffer.to_bytes()
 
     async def blocks(self, block_size: int) -> AsyncIterator[bytes]:

@@ -7,7 +7,7 @@ Modules import each other relatively, so the folder works as ``frontend.engine``
 Layout (one concept per module):
 
 - ``ports.py``     the contracts: ``Transport`` + ``HttpRequest``/``HttpResponse`` (with ``JsonBody``,
-                   ``FormBody``, ``FormField``, ``FilePart``), ``FileSource`` (+ optional
+                   ``FormBody``, ``FormField``, ``FilePart``, ``FileRange``), ``FileSource`` (+ optional
                    ``StreamingFileSource.blocks``), ``Clock``, ``UploadSnapshot`` and ``Listener``
 - ``errors.py``    the error catalogue (``Err``) and ``EngineError`` / ``TransportError`` / ``ServerError``
 - ``state.py``     ``UploadState`` (the seed's states + hashing, retrying, failed) and the transition table
@@ -25,11 +25,13 @@ Wiring it in the browser::
     from engine import UploadController, UploadConfig      # or frontend.engine
 
     class FetchTransport:                                   # implements ports.Transport
-        async def request(self, req): ...                   # js.fetch; FormData with parts in req order;
+        async def request(self, req): ...                   # js.fetch; FormData with parts in req order,
+                                                            # a FileRange as file.slice(start, end);
                                                             # fetch rejection -> raise TransportError(...)
     class BlobSource:                                       # implements ports.FileSource
         name, size, last_modified                           # from the File
         async def read(self, start, end): ...               # blob.slice(start, end).arrayBuffer() -> bytes
+                                                            # (to check a chunk whose request failed)
         async def blocks(self, block_size): ...             # optional: blob.stream() reader, async generator
 
     ctl = UploadController(BlobSource(file), FetchTransport(), base_url=page_origin,
@@ -53,8 +55,9 @@ Observing: ``ctl.snapshot`` is the latest ``UploadSnapshot``; listeners get each
 (RETRYING), ``url`` (FINISHED), ``error`` + ``error_code`` (FAILED).
 
 Transport rules: return every HTTP answer as ``HttpResponse(status, parsed_json_or_None)`` (4xx/5xx are data);
-raise ``TransportError`` only when no answer came. Build FormData in ``FormBody.parts`` order (file first)
-and let fetch set the multipart Content-Type; honour ``req.timeout`` (AbortSignal.timeout). ``base_url`` must
+raise ``TransportError`` only when no answer came. Build FormData in ``FormBody.parts`` order (the ids, then
+the file part) and let fetch set the multipart Content-Type; a chunk's file part is a ``FileRange``: append
+``file.slice(start, end)`` (or read it: ``await body.resolved()``). Honour ``req.timeout``. ``base_url`` must
 be absolute (a PyScript worker's location is a ``blob:`` URL).
 
 Several files = several controllers sharing one transport. To skip hashing after a reload, keep
@@ -69,6 +72,7 @@ from .hashing import extname, hash_file
 from .ports import (
     Clock,
     FilePart,
+    FileRange,
     FileSource,
     FormBody,
     FormField,
@@ -92,6 +96,7 @@ __all__ = [
     "EngineError",
     "Err",
     "FilePart",
+    "FileRange",
     "FileSource",
     "FormBody",
     "FormField",

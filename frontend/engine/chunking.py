@@ -19,6 +19,7 @@ k chunks has k chunks (no trailing empty one). Checked by running the seed's loo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 CHUNK_SIZE = 1024 * 1024  # the seed's chunkSize
@@ -81,6 +82,11 @@ class ChunkPlan:
     @property
     def chunk_ids(self) -> list[str]:
         return [c.id for c in self.chunks]
+
+    @cached_property
+    def id_set(self) -> frozenset[str]:
+        """Every chunk id, for checking the server's lists at once."""
+        return frozenset(c.id for c in self.chunks)
 
     def by_id(self, chunk_id: str) -> Chunk | None:
         """The chunk with this id (ids end with the index, so the lookup is direct)."""

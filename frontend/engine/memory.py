@@ -6,10 +6,11 @@ needed set per upload, each chunk verified against its id (``422 CHUNK_MISMATCH`
 arrives, the file's URL at the handshake once it is stored. Error answers carry ``code`` = status, ``msg``
 and ``error`` like the real server's.
 
-``MemoryTransport`` hands requests to it, and can inject faults (``Fault``): no answer before or after the
-server handled the request, a 5xx, a chunk corrupted in flight, the server losing its state (a restart
-without data), slow answers; ``offline`` fails everything; ``gate`` holds chunk requests until set. It counts
-requests in flight, so tests can check the parallelism.
+``MemoryTransport`` hands requests to it (reading a chunk's ``FileRange`` first, as a browser reads the
+``file.slice`` in a form while sending it: a read that fails is a ``TransportError``), and can inject
+faults (``Fault``): no answer before or after the server handled the request, a 5xx, a chunk corrupted in
+flight, the server losing its state (a restart without data), slow answers; ``offline`` fails everything;
+``gate`` holds chunk requests until set. It counts requests in flight, so tests can check the parallelism.
 
 Stdlib only, like the engine, so it also runs under Pyodide.
 """
@@ -319,6 +320,11 @@ class MemoryTransport:
                 await self.gate.wait()
             if self.offline:
                 raise TransportError("offline (memory transport)")
+            if isinstance(req.body, FormBody):
+                try:
+                    req = replace(req, body=await req.body.resolved())
+                except Exception as exc:  # like a fetch whose body could not be read
+                    raise TransportError(f"the request's file part could not be read: {exc}") from exc
             fault = self._take(req)
             if fault is not None:
                 if fault.kind == "delay":
@@ -368,7 +374,7 @@ def _corrupted(req: HttpRequest) -> HttpRequest:
         return req
     parts = []
     for part in req.body.parts:
-        if isinstance(part, FilePart):
+        if isinstance(part, FilePart) and isinstance(part.data, bytes):
             data = bytearray(part.data) or bytearray(b"\0")  # an empty chunk gets a byte
             data[len(data) // 2] ^= 0xFF
             part = replace(part, data=bytes(data))

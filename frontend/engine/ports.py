@@ -4,8 +4,10 @@ The browser package implements (the only code that imports ``js``/``pyodide``):
 
 - ``Transport`` - one method, ``request(HttpRequest) -> HttpResponse`` (httpx-style). It moves bytes and
   nothing else: it returns every HTTP answer, whatever its status (4xx/5xx are data), and raises
-  ``TransportError`` only when no answer arrived (fetch rejected: offline, reset, CORS, timeout, abort).
-  Retries, backoff and the meaning of statuses belong to the engine.
+  ``TransportError`` only when no answer arrived (fetch rejected: offline, reset, CORS, timeout, abort, or
+  the file's bytes could not be read while sending). Retries, backoff and the meaning of statuses belong to
+  the engine. A chunk's ``FilePart`` usually holds a ``FileRange`` (bytes of the file not read yet): a
+  browser transport sends ``file.slice(start, end)`` itself; others read it (``await FormBody.resolved()``).
 - ``FileSource`` - the chosen file: ``name``, ``size``, ``last_modified`` and ``read(start, end)``.
   Optionally ``blocks(block_size)`` (see ``StreamingFileSource``) for faster hashing from ``blob.stream()``.
 
@@ -56,28 +58,67 @@ class FormField:
 
 
 @dataclass(frozen=True)
+class FileRange:
+    """Bytes ``[start, end)`` of ``source``, not read yet: the transport reads them as it sends the request.
+
+    A browser transport appends ``file.slice(start, end)`` to the ``FormData`` (what the seed's client sends:
+    no read, no copy through Python); a transport that needs bytes reads them (``read``). A read that fails
+    there is a ``TransportError`` like a fetch whose body could not be read."""
+
+    source: FileSource
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    async def read(self) -> bytes:
+        data = await self.source.read(self.start, self.end)
+        if len(data) != self.size:
+            raise OSError(f"bytes {self.start}-{self.end} of the file gave {len(data)} bytes")
+        return data
+
+
+@dataclass(frozen=True)
 class FilePart:
-    """The bytes part of a multipart form (``FormData.append(name, new Blob([data]), filename)``)."""
+    """The file part of a multipart form (``FormData.append(name, blob, filename)``): bytes, or a
+    ``FileRange`` of the chosen file (``file.slice(start, end)``)."""
 
     name: str
-    data: bytes
+    data: bytes | FileRange
     filename: str = "blob"  # what a browser sends for a Blob appended without a name
     content_type: str = "application/octet-stream"
 
 
 @dataclass(frozen=True)
 class FormBody:
-    """A multipart/form-data body. Parts go on the wire IN THIS ORDER (the engine puts ``file`` first, like
-    the seed's ``FormData``). The transport chooses the boundary and sets the Content-Type header itself."""
+    """A multipart/form-data body. Parts go on the wire IN THIS ORDER (the engine puts the text fields before
+    ``file``, so the server knows where the bytes go before they arrive). The transport chooses the boundary
+    and sets the Content-Type header itself."""
 
     parts: tuple[FormField | FilePart, ...]
 
+    async def resolved(self) -> FormBody:
+        """This body with each ``FileRange`` read into bytes (for transports that send bytes)."""
+        if not any(isinstance(p, FilePart) and isinstance(p.data, FileRange) for p in self.parts):
+            return self
+        parts: list[FormField | FilePart] = []
+        for part in self.parts:
+            if isinstance(part, FilePart) and isinstance(part.data, FileRange):
+                part = FilePart(part.name, await part.data.read(), part.filename, part.content_type)
+            parts.append(part)
+        return FormBody(tuple(parts))
+
     def encode(self, boundary: str) -> tuple[bytes, str]:
-        """The encoded body and its Content-Type, for transports that send bytes (a browser uses FormData)."""
+        """The encoded body and its Content-Type, for transports that send bytes (a browser uses FormData).
+        A ``FileRange`` must be read first (``resolved``)."""
         out = bytearray()
         for part in self.parts:
             out += f"--{boundary}\r\n".encode()
             if isinstance(part, FilePart):
+                if isinstance(part.data, FileRange):
+                    raise TypeError("encode() needs bytes: read the FileRange first (await body.resolved())")
                 out += (
                     f'Content-Disposition: form-data; name="{part.name}"; filename="{part.filename}"\r\n'
                     f"Content-Type: {part.content_type}\r\n\r\n"
@@ -148,7 +189,8 @@ class FileSource(Protocol):
 
     async def read(self, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` (``Blob.slice(start, end).arrayBuffer()``). Raise ``OSError`` (or any
-        ``Exception``) when the file cannot be read; the engine reports it as ``READ_FAILED``."""
+        ``Exception``) when the file cannot be read; the engine reports it as ``READ_FAILED``. A source that
+        knows why may raise an ``EngineError`` itself (e.g. ``FILE_CHANGED``), which the engine passes on."""
         ...
 
 

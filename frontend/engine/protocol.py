@@ -3,8 +3,9 @@
 - ``POST /api/upload/handshake``, JSON ``{fileId, ext, chunkIds}`` (+ our optional ``name``, ``size``):
   ``data`` is the file's URL ("the server already has this file, nothing to upload") or the list of chunk
   ids it still needs.
-- ``POST /api/upload``, multipart form: ``file`` (the chunk's bytes, FIRST, as the seed's ``FormData``),
-  ``chunkId``, ``fileId``: ``data`` is the list of chunk ids still needed, ``[]`` once the file is complete.
+- ``POST /api/upload``, multipart form: ``chunkId``, ``fileId``, then ``file`` (the chunk's bytes; the seed
+  puts ``file`` first, our server accepts either order, and with the ids first it knows where the bytes go
+  before they arrive): ``data`` is the list of chunk ids still needed, ``[]`` once the file is complete.
 
 Every answer is the envelope ``{code, msg, data}``: ``code`` 0 on success; on error our server sets ``code``
 to the HTTP status and adds ``error`` (a stable name such as ``"CHUNK_MISMATCH"``).
@@ -17,7 +18,7 @@ from urllib.parse import quote
 
 from .chunking import ChunkPlan
 from .errors import EngineError, Err, ServerError
-from .ports import FilePart, FormBody, FormField, HttpRequest, HttpResponse, JsonBody
+from .ports import FilePart, FileRange, FormBody, FormField, HttpRequest, HttpResponse, JsonBody
 
 HANDSHAKE_PATH = "/api/upload/handshake"
 UPLOAD_PATH = "/api/upload"
@@ -41,10 +42,12 @@ def handshake_request(
 
 
 def chunk_request(
-    base_url: str, file_id: str, chunk_id: str, data: bytes, *, timeout: float | None = None
+    base_url: str, file_id: str, chunk_id: str, data: bytes | FileRange, *, timeout: float | None = None
 ) -> HttpRequest:
-    # The seed: formData.append('file', file); formData.append('chunkId', ...); formData.append('fileId', ...)
-    form = FormBody((FilePart("file", data), FormField("chunkId", chunk_id), FormField("fileId", file_id)))
+    """One chunk: its bytes, or (usually) the ``FileRange`` the transport reads or slices as it sends."""
+    # The seed appends 'file', 'chunkId', 'fileId'; the ids go first here (the server reads parts in order:
+    # knowing the upload and the chunk before the bytes, it can write an in-order chunk straight to the file).
+    form = FormBody((FormField("chunkId", chunk_id), FormField("fileId", file_id), FilePart("file", data)))
     return HttpRequest("POST", _join(base_url, UPLOAD_PATH), {}, form, timeout)
 
 
@@ -81,11 +84,11 @@ def needed_ids(data: Any, plan: ChunkPlan) -> list[str]:
     """A list of still-needed chunk ids; each must be one of the plan's."""
     if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
         raise EngineError(Err.BAD_RESPONSE, "expected a list of chunk ids in data")
-    for cid in data:
-        if plan.by_id(cid) is None:
-            raise EngineError(
-                Err.BAD_RESPONSE, f"the server asked for chunk {cid[:48]!r}, which is not in this file"
-            )
+    if not plan.id_set.issuperset(data):  # one set operation per answer (answers list up to every chunk)
+        cid = next(x for x in data if x not in plan.id_set)
+        raise EngineError(
+            Err.BAD_RESPONSE, f"the server asked for chunk {cid[:48]!r}, which is not in this file"
+        )
     return data
 
 

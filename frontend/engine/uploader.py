@@ -4,7 +4,9 @@ Flow (the seed's, made parallel and robust)::
 
     hash (one streaming pass) -> handshake {fileId, ext, chunkIds, name, size}
       -> data is a URL: FINISHED at once (the server already has this content)
-      -> data is a list: send those chunks, ``parallel`` at a time, file part first in each form;
+      -> data is a list: send those chunks, ``parallel`` senders each sending one after another (each
+         form: chunkId, fileId, then the file part, a ``FileRange`` the transport slices or reads as it
+         sends);
          each answer is the list the server still needs -> FINISHED when an answer is [].
 
 Decisions:
@@ -23,10 +25,16 @@ Decisions:
   times per chunk). 404 UNKNOWN_UPLOAD (the server lost the upload, e.g. restarted without its data) ->
   handshake again (at most ``max_rehandshakes`` times in a row without progress). Other 4xx -> FAILED with
   the server's message.
-- **The file changed** since it was hashed (a read returns other bytes): FAILED with FILE_CHANGED, checked
-  by hashing each chunk again before it is sent (``verify_chunks``; MD5 is far faster than the network).
-- **Memory.** Hashing streams; each chunk is read just before it is sent: at most ``parallel`` chunks in
-  memory.
+- **The file changed** since it was hashed: FAILED with FILE_CHANGED. Chunks are not read or hashed again
+  before they are sent (a browser ``File`` is a snapshot: Chromium fails any read of a file modified after it
+  was chosen, the fetch of a slice of it included, and the server checks every chunk's MD5 and the whole
+  file's). So the chunk is checked only when its request fails: after a network error (the fetch may have
+  failed because the file could not be read) and after ``422 CHUNK_MISMATCH``, the engine reads the chunk
+  and hashes it: a read that fails is READ_FAILED (or what the source raised, e.g. FILE_CHANGED), other
+  bytes than when hashed are FILE_CHANGED; otherwise the request's own error stands. ``verify_chunks``
+  restores the check before each send, for sources that are not snapshots.
+- **Memory.** Hashing streams; chunks go out as ranges of the file (``FileRange``), read by the transport
+  as it sends: at most ``parallel`` chunks in memory.
 - **Cancellation.** ``cancel()`` aborts the current run, in-flight requests included (the transport sees
   ``CancelledError``); the upload ends PAUSED (or CHOSEN if it was hashing) and can be resumed.
 """
@@ -42,9 +50,9 @@ from typing import TypeVar
 
 from . import protocol
 from .chunking import CHUNK_SIZE, Chunk, ChunkPlan
-from .errors import EngineError, Err, IllegalTransition, TransportError
+from .errors import EngineError, Err, IllegalTransition, ServerError, TransportError
 from .hashing import hash_file, md5_hex, upload_name
-from .ports import Clock, FileSource, Listener, Transport, UploadSnapshot
+from .ports import Clock, FileRange, FileSource, Listener, Transport, UploadSnapshot
 from .progress import RateMeter, byte_percent, chunk_percent, eta
 from .retry import Action, RetryPolicy, classify
 from .state import ACTIVE, StateMachine, UploadState
@@ -62,7 +70,8 @@ class UploadConfig:
     max_chunk_resends: int = 3  # per chunk, after 422 CHUNK_MISMATCH
     max_rehandshakes: int = 3  # in a row without progress, after 404 UNKNOWN_UPLOAD / an empty needed set
     request_timeout: float | None = 120.0  # passed to the transport in each HttpRequest
-    verify_chunks: bool = True  # re-hash each chunk before sending it: a changed file fails cleanly
+    verify_chunks: bool = False  # read and re-hash each chunk before sending it (sources that are not
+    # snapshots); by default the transport slices the file itself and a chunk is checked only when it fails
     speed_window: float = 5.0  # seconds of history for the speed
     hash_block_size: int | None = None  # bytes per read while hashing; None = chunk_size
     send_name: bool = True  # send the file's name in the handshake (for downloads' Content-Disposition)
@@ -72,6 +81,20 @@ class UploadConfig:
             raise ValueError(f"parallel must be at least 1, got {self.parallel}")
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
+
+
+@dataclass
+class _SendRun:
+    """What the senders of one ``_send_chunks`` learned; any of it stops new chunks."""
+
+    done: bool = False  # an answer said []
+    rehandshake: bool = False  # 404 UNKNOWN_UPLOAD
+    fatal: EngineError | None = None
+    retryable: EngineError | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.done or self.rehandshake or self.fatal is not None or self.retryable is not None
 
 
 class _Outcome(Enum):
@@ -373,68 +396,73 @@ class UploadController:
             need_handshake = True
 
     async def _send_chunks(self) -> _Outcome:
+        """``parallel`` senders, each sending one needed chunk after another until none is left or the run
+        must stop. One long-lived task per sender, not one per chunk: under Pyodide every task switch is a
+        trip through the browser's event loop, and per chunk a sender needs only its request's."""
         plan = self._plan_or_fail()
-        pending: dict[asyncio.Future[list[str]], str] = {}
-        done = rehandshake = False
-        fatal: EngineError | None = None
-        retryable: EngineError | None = None
+        run = _SendRun()
+        senders = [asyncio.ensure_future(self._sender(plan, run)) for _ in range(self.config.parallel)]
         try:
-            while True:
-                stop = self._pause_requested or done or fatal or retryable or rehandshake
-                while not stop and len(pending) < self.config.parallel:
-                    cid = self._next_chunk()
-                    if cid is None:
-                        break
-                    chunk = plan.by_id(cid)
-                    assert chunk is not None
-                    pending[asyncio.ensure_future(self._send_one(plan, chunk))] = cid
-                    self._in_flight.add(cid)
-                if not pending:
-                    break
-                self._emit()
-                finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    cid = pending.pop(task)
-                    self._in_flight.discard(cid)
-                    exc = TransportError("the request was aborted") if task.cancelled() else task.exception()
-                    if exc is None:
-                        answer = task.result()
-                        self._confirmed(plan, cid, answer)
-                        if not answer:
-                            done = True
-                        continue
-                    action = classify(exc) if isinstance(exc, EngineError) else Action.FAIL
-                    if action is Action.RESEND_CHUNK:
-                        self._resends[cid] = self._resends.get(cid, 0) + 1
-                        if self._resends[cid] > self.config.max_chunk_resends:
-                            fatal = fatal or EngineError(
-                                Err.CHUNK_RESEND_LIMIT,
-                                f"chunk {cid[32:]} arrived corrupted {self._resends[cid]} times; "
-                                f"last answer: {exc.code}: {exc.msg}",
-                            )
-                    elif action is Action.REHANDSHAKE:
-                        rehandshake = True
-                    elif action is Action.RETRY:
-                        assert isinstance(exc, EngineError)
-                        retryable = retryable or exc
-                    elif fatal is None:
-                        fatal = exc if isinstance(exc, EngineError) else _internal(exc)
-                self._emit()
+            await asyncio.gather(*senders)
         finally:
-            for task in pending:  # only when cancelled: abort what is still in flight
-                task.cancel()
+            for sender in senders:  # only when cancelled (or a bug): abort what is still in flight
+                sender.cancel()
             self._in_flight.clear()
-        if done:
+        if run.done:
             return _Outcome.DONE
-        if fatal is not None:
-            raise fatal
+        if run.fatal is not None:
+            raise run.fatal
         if self._pause_requested:
             return _Outcome.PAUSED
-        if rehandshake:
+        if run.rehandshake:
             return _Outcome.REHANDSHAKE
-        if retryable is not None:
-            raise retryable
+        if run.retryable is not None:
+            raise run.retryable
         return _Outcome.REHANDSHAKE  # nothing left to send, but no answer said []: ask the server
+
+    async def _sender(self, plan: ChunkPlan, run: _SendRun) -> None:
+        """Send needed chunks one at a time; stop starting new ones on pause, [] or an error."""
+        while not (self._pause_requested or run.stopped):
+            cid = self._next_chunk()
+            if cid is None:
+                return  # the rest is in flight with other senders (a chunk sent again goes with its sender)
+            chunk = plan.by_id(cid)
+            assert chunk is not None
+            self._in_flight.add(cid)
+            self._emit()
+            try:
+                answer = await self._send_one(plan, chunk)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._in_flight.discard(cid)
+                self._failed(cid, exc, run)
+            else:
+                self._in_flight.discard(cid)
+                self._confirmed(plan, cid, answer)
+                if not answer:
+                    run.done = True
+            self._emit()
+
+    def _failed(self, cid: str, exc: Exception, run: _SendRun) -> None:
+        """What one chunk's failure means for the run."""
+        action = classify(exc) if isinstance(exc, EngineError) else Action.FAIL
+        if action is Action.RESEND_CHUNK:
+            assert isinstance(exc, EngineError)
+            self._resends[cid] = self._resends.get(cid, 0) + 1
+            if self._resends[cid] > self.config.max_chunk_resends:
+                run.fatal = run.fatal or EngineError(
+                    Err.CHUNK_RESEND_LIMIT,
+                    f"chunk {cid[32:]} arrived corrupted {self._resends[cid]} times; "
+                    f"last answer: {exc.code}: {exc.msg}",
+                )
+        elif action is Action.REHANDSHAKE:
+            run.rehandshake = True
+        elif action is Action.RETRY:
+            assert isinstance(exc, EngineError)
+            run.retryable = run.retryable or exc
+        elif run.fatal is None:
+            run.fatal = exc if isinstance(exc, EngineError) else _internal(exc)
 
     def _next_chunk(self) -> str | None:
         # in_flight is a subset of needed with at most `parallel` members: this stops within parallel+1 steps
@@ -442,19 +470,38 @@ class UploadController:
         return next((cid for cid in self._needed if cid not in self._in_flight), None)
 
     async def _send_one(self, plan: ChunkPlan, chunk: Chunk) -> list[str]:
-        try:
-            data = await self.source.read(chunk.start, chunk.end)
-        except Exception as exc:
-            raise EngineError(Err.READ_FAILED, f"chunk {chunk.index} could not be read: {exc}") from exc
-        if len(data) != chunk.size or (self.config.verify_chunks and md5_hex(data) != chunk.id[:32]):
-            raise EngineError(
-                Err.FILE_CHANGED, f"chunk {chunk.index} is not what it was when hashed; the file changed"
-            )
+        data: bytes | FileRange
+        if self.config.verify_chunks:
+            data = await self._verified(chunk)
+        else:
+            data = FileRange(self.source, chunk.start, chunk.end)
         req = protocol.chunk_request(
             self.base_url, plan.file_id, chunk.id, data, timeout=self.config.request_timeout
         )
-        resp = await self.transport.request(req)
-        return protocol.needed_ids(protocol.envelope_data(resp), plan)
+        try:
+            resp = await self.transport.request(req)
+            return protocol.needed_ids(protocol.envelope_data(resp), plan)
+        except TransportError:
+            await self._verified(chunk)  # the file may be why the request failed: READ_FAILED, FILE_CHANGED
+            raise
+        except ServerError as exc:
+            if classify(exc) is Action.RESEND_CHUNK:  # damaged on the way, or the file changed: tell which
+                await self._verified(chunk)
+            raise
+
+    async def _verified(self, chunk: Chunk) -> bytes:
+        """The chunk's bytes, read again and checked against its id."""
+        try:
+            data = await self.source.read(chunk.start, chunk.end)
+        except EngineError:
+            raise  # the source knows better (e.g. FILE_CHANGED for a File modified after it was chosen)
+        except Exception as exc:
+            raise EngineError(Err.READ_FAILED, f"chunk {chunk.index} could not be read: {exc}") from exc
+        if len(data) != chunk.size or md5_hex(data) != chunk.id[:32]:
+            raise EngineError(
+                Err.FILE_CHANGED, f"chunk {chunk.index} is not what it was when hashed; the file changed"
+            )
+        return data
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -470,8 +517,10 @@ class UploadController:
         assert self._needed is not None
         still = set(answer)
         still.discard(cid)
-        self._needed = {x: None for x in self._needed if x in still}
-        self._needed_bytes = sum(c.size for c in (plan.by_id(x) for x in self._needed) if c is not None)
+        gone = [x for x in self._needed if x not in still]
+        for x in gone:
+            del self._needed[x]
+        self._needed_bytes -= sum(c.size for c in (plan.by_id(x) for x in gone) if c is not None)
         chunk = plan.by_id(cid)
         self._sent += chunk.size if chunk is not None else 0
         self._attempt = 0  # progress: the backoff starts over

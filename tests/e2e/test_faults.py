@@ -2,18 +2,31 @@
 
 The route handler (``harness.Net``) sees each ``POST /api/upload`` as it leaves the browser; here it fails
 one at the network level, or flips a byte of one chunk's bytes before letting it reach the server.
-Every test ends by comparing the stored file's MD5 with the source's.
+Every such test ends by comparing the stored file's MD5 with the source's. And a file that changes on disk
+while it is being sent must fail with FILE_CHANGED, with nothing stored.
 """
 
 from __future__ import annotations
 
+import os
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Route
+from playwright.sync_api import CDPSession, Route
 
-from tests.e2e.harness import ChunkPost, MiB, Net, UploaderPage, chunk_ids_of_file, fetch_md5, md5_of
+from tests.e2e.harness import (
+    ChunkPost,
+    MiB,
+    Net,
+    UploaderPage,
+    chunk_ids_of_file,
+    fetch_md5,
+    md5_of,
+    throttle,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -69,3 +82,30 @@ def test_a_chunk_corrupted_in_flight_is_rejected_and_sent_again(
     posted = net.posted(md5_of(source))
     assert posted.count(corrupted[0]) == 2, "the rejected chunk was sent again"
     assert len(posted) == len(chunk_ids_of_file(source)) + 1
+
+
+def test_a_file_changed_while_it_is_sent_fails_with_file_changed(
+    uploader: UploaderPage, cdp: CDPSession, files: Callable[..., Path], net: Net
+) -> None:
+    """The page sends slices of the chosen ``File`` without reading them again: Chromium's ``File`` is a
+    snapshot and fails the upload of a slice once the file on disk changed; the engine then reads the chunk
+    to tell why, and stops with FILE_CHANGED. Nothing is stored (the server checks every chunk's MD5 too)."""
+    source = files("changing.bin", 8 * MiB, seed=22)
+    file_id = md5_of(source)
+    throttle(cdp, 2 * MiB)  # about 4 s for the whole file: time to change it halfway
+    uploader.choose(source)
+    uploader.wait_percent("changing.bin", 1)
+
+    with source.open("r+b") as disk:  # same size, other bytes in the last chunks, a later mtime
+        disk.seek(6 * MiB)
+        disk.write(bytes(2 * MiB))
+    later = source.stat().st_mtime + 10
+    os.utime(source, (later, later))
+
+    uploader.wait_state("changing.bin", "failed", timeout_ms=60_000)
+    error = uploader.row("changing.bin").locator(".upload-error")
+    assert "the file changed" in error.inner_text(), error.inner_text()
+    assert net.posted(file_id), "no chunk was sent before the change"
+    with pytest.raises(urllib.error.HTTPError) as stored:  # no file was published under the old id
+        urllib.request.urlopen(f"{uploader.base_url}/upload/{file_id}.bin", timeout=10)
+    assert stored.value.code == 404

@@ -104,7 +104,7 @@ def test_pyscripts_hashed_chunks_are_cached_for_good(server: ServerProcess) -> N
 def test_the_module_by_module_config_uses_the_local_pyodide_and_lists_every_module(
     server: ServerProcess,
 ) -> None:
-    """``/pyscript.json``: what the embedded uploader's frame loads (and the benchmark's bare worker)."""
+    """``/pyscript.json``: every module listed on its own (the benchmark's bare Pyodide worker reads it)."""
     status, headers, body = get(server.url + "/pyscript.json")
     assert status == 200
     config = json.loads(body)

@@ -45,7 +45,11 @@ class AiohttpTransport:
         if isinstance(req.body, JsonBody):
             data = req.body.encode()
         elif isinstance(req.body, FormBody):
-            data, headers["content-type"] = req.body.encode(uuid.uuid4().hex)
+            try:
+                body = await req.body.resolved()  # a chunk's FileRange, read now (a browser slices it)
+            except Exception as exc:
+                raise TransportError(f"the file part could not be read: {exc}") from exc
+            data, headers["content-type"] = body.encode(uuid.uuid4().hex)
         if req.url.endswith(UPLOAD_PATH):
             self.chunk_posts += 1
         self.in_flight += 1

@@ -6,7 +6,8 @@ import pytest
 
 from frontend.engine.chunking import Chunk, ChunkPlan
 from frontend.engine.errors import EngineError, Err, ServerError
-from frontend.engine.ports import FilePart, FormBody, FormField, HttpResponse, JsonBody
+from frontend.engine.memory import BytesSource
+from frontend.engine.ports import FilePart, FileRange, FormBody, FormField, HttpResponse, JsonBody
 from frontend.engine.protocol import (
     chunk_request,
     envelope_data,
@@ -36,20 +37,36 @@ def test_handshake_request_carries_the_seeds_fields_plus_name_and_size() -> None
     assert handshake_request("http://h:1", PLAN).body.value.keys() == {"fileId", "ext", "chunkIds", "size"}
 
 
-def test_chunk_request_puts_the_file_part_first_like_the_seeds_formdata() -> None:
+def test_chunk_request_puts_the_ids_before_the_file_part() -> None:
     req = chunk_request("http://h:1", "f" * 32, A + "0", b"abcd")
     assert req.url == "http://h:1/api/upload"
     assert isinstance(req.body, FormBody)
     assert req.body.parts == (
-        FilePart("file", b"abcd"),
         FormField("chunkId", A + "0"),
         FormField("fileId", "f" * 32),
+        FilePart("file", b"abcd"),
     )
     body, content_type = req.body.encode("XyZ")
     assert content_type == "multipart/form-data; boundary=XyZ"
-    assert body.startswith(b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="blob"\r\n')
-    assert body.index(b"abcd") < body.index(b'name="chunkId"') < body.index(b'name="fileId"')
+    assert body.startswith(b'--XyZ\r\nContent-Disposition: form-data; name="chunkId"\r\n\r\n' + A.encode())
+    assert body.index(b'name="chunkId"') < body.index(b'name="fileId"') < body.index(b"abcd")
+    assert b'name="file"; filename="blob"\r\nContent-Type: application/octet-stream\r\n\r\nabcd\r\n' in body
     assert body.endswith(b"--XyZ--\r\n")
+
+
+async def test_a_file_range_is_read_when_the_body_is_resolved() -> None:
+    source = BytesSource(b"0123456789")
+    req = chunk_request("http://h:1", "f" * 32, A + "0", FileRange(source, 2, 6))
+    assert isinstance(req.body, FormBody)
+    with pytest.raises(TypeError):
+        req.body.encode("XyZ")  # bytes transports read the range first
+    resolved = await req.body.resolved()
+    assert resolved.file() == FilePart("file", b"2345")
+    assert resolved.field("chunkId") == A + "0"
+    assert await resolved.resolved() is resolved
+    assert FileRange(source, 8, 12).size == 4
+    with pytest.raises(OSError):  # a file shorter than when it was chosen
+        await FormBody((FilePart("file", FileRange(source, 8, 12)),)).resolved()
 
 
 def test_file_url_quotes_the_name() -> None:

@@ -13,7 +13,8 @@ from frontend.engine import UploadConfig, UploadController, UploadSnapshot, Uplo
 from frontend.engine.chunking import ChunkPlan
 from frontend.engine.errors import Err, IllegalTransition
 from frontend.engine.memory import BytesSource, Fault, MemoryServer, MemoryTransport, StreamingBytesSource
-from frontend.engine.ports import FilePart, FormBody, JsonBody
+from frontend.engine.errors import EngineError
+from frontend.engine.ports import FilePart, FileRange, FormBody, JsonBody
 from frontend.engine.protocol import HANDSHAKE_PATH, UPLOAD_PATH
 from frontend.engine.retry import RetryPolicy
 
@@ -97,7 +98,7 @@ async def test_uploads_a_file_and_links_to_it() -> None:
     assert done == sorted(done)  # progress never goes back
 
 
-async def test_handshake_sends_name_and_size_and_chunks_send_the_file_part_first() -> None:
+async def test_handshake_sends_name_and_size_and_chunks_send_the_ids_then_a_range_of_the_file() -> None:
     data = data_of(2 * CHUNK + 1)
     ctl, transport, _ = make(data, name="notes.txt")
     await ctl.upload()
@@ -113,8 +114,12 @@ async def test_handshake_sends_name_and_size_and_chunks_send_the_file_part_first
     assert len(body["chunkIds"]) == 3
     for req in transport.chunk_requests:
         assert isinstance(req.body, FormBody)
-        assert isinstance(req.body.parts[0], FilePart)
-        assert [p.name for p in req.body.parts] == ["file", "chunkId", "fileId"]
+        assert [p.name for p in req.body.parts] == ["chunkId", "fileId", "file"]
+        part = req.body.parts[2]
+        assert isinstance(part, FilePart)
+        # Not read by the engine: the transport reads (a browser: slices) the range while sending.
+        index = int(str(req.body.field("chunkId"))[32:])
+        assert part.data == FileRange(ctl.source, index * CHUNK, min(len(data), (index + 1) * CHUNK))
         assert req.timeout == UploadConfig().request_timeout
     assert transport.server.names[body["fileId"]] == "notes.txt"
 
@@ -516,6 +521,84 @@ async def test_a_file_changed_after_hashing_fails_cleanly() -> None:
     final = await ctl.upload()
     assert final.state is S.FAILED and final.error_code == Err.FILE_CHANGED.name
     assert stored(transport, data) is None
+
+
+async def test_a_file_changed_after_hashing_is_caught_before_sending_with_verify_chunks() -> None:
+    data = data_of(3 * CHUNK)
+    ctl, transport, _ = make(data, verify_chunks=True)
+    await ctl.prepare()
+    ctl.source.data = data[:CHUNK] + bytes(CHUNK) + data[2 * CHUNK :]  # type: ignore[attr-defined]
+    final = await ctl.upload()
+    assert final.state is S.FAILED and final.error_code == Err.FILE_CHANGED.name
+    assert 1 not in sent_indices(transport)  # the changed chunk never left
+    for req in transport.chunk_requests:  # bytes read and checked by the engine, not a range
+        assert isinstance(req.body, FormBody) and isinstance(req.body.parts[2], FilePart)
+        assert isinstance(req.body.parts[2].data, bytes)
+
+
+async def test_a_chunk_damaged_on_the_way_is_checked_against_the_file_and_sent_again() -> None:
+    data = data_of(3 * CHUNK)
+    ctl, transport, _ = make(data)
+    transport.inject(Fault("corrupt", UPLOAD_PATH, chunk_index=1))
+    await ctl.prepare()
+    reads = ctl.source.reads  # type: ignore[attr-defined]
+    final = await ctl.upload()
+    assert final.state is S.FINISHED and stored(transport, data) == data
+    assert sorted(sent_indices(transport)) == [0, 1, 1, 2]
+    # Each chunk read once by the transport as it was sent (chunk 1 twice), and chunk 1 once to check it.
+    assert ctl.source.reads - reads == 4 + 1  # type: ignore[attr-defined]
+
+
+async def test_a_file_that_cannot_be_read_while_sending_fails_with_read_failed() -> None:
+    class Breaks(BytesSource):
+        broken = False
+
+        async def read(self, start: int, end: int) -> bytes:
+            if self.broken:
+                raise OSError("NotReadableError")
+            return await super().read(start, end)
+
+    data = data_of(3 * CHUNK)
+    source = Breaks(data)
+    transport = MemoryTransport()
+    ctl = UploadController(source, transport, base_url=BASE, config=UploadConfig(chunk_size=CHUNK))
+    await ctl.prepare()
+    source.broken = True  # the transport's read fails (a fetch that could not read its body): no answer
+    final = await ctl.upload()
+    assert final.state is S.FAILED and final.error_code == Err.READ_FAILED.name
+    assert transport.server.chunks_received == []
+    source.broken = False
+    assert (await ctl.upload()).state is S.FINISHED
+
+
+async def test_a_source_that_knows_its_file_changed_says_so() -> None:
+    class Snapshot(BytesSource):
+        """Like a browser File: reads fail once the file on disk is not the one chosen."""
+
+        changed = False
+
+        async def read(self, start: int, end: int) -> bytes:
+            if self.changed:
+                raise EngineError(Err.FILE_CHANGED, "NotReadableError")
+            return await super().read(start, end)
+
+    data = data_of(3 * CHUNK)
+    source = Snapshot(data)
+    transport = MemoryTransport()
+    ctl = UploadController(source, transport, base_url=BASE, config=UploadConfig(chunk_size=CHUNK))
+    await ctl.prepare()
+    source.changed = True
+    final = await ctl.upload()
+    assert final.state is S.FAILED and final.error_code == Err.FILE_CHANGED.name
+    assert transport.server.chunks_received == []
+
+
+async def test_a_network_error_with_a_readable_file_is_retried() -> None:
+    data = data_of(3 * CHUNK)
+    ctl, transport, _ = make(data)
+    transport.inject(Fault("network", UPLOAD_PATH, chunk_index=2))
+    final = await ctl.upload()
+    assert final.state is S.FINISHED and stored(transport, data) == data
 
 
 async def test_an_unreadable_file_fails_with_read_failed_and_can_be_retried() -> None:
