@@ -46,12 +46,28 @@ class ChunkSpool(Protocol):
     """A temporary home for the bytes of one incoming chunk, before anyone knows whether they are good."""
 
     def write(self, data: bytes | memoryview) -> None:
-        """Append bytes (a network read's worth: small, quick). Never called twice at once for one spool."""
+        """Append bytes (a network read's worth: small, quick). Never called twice at once for one spool.
+
+        Read-only data (``bytes``, a read-only ``memoryview``) may be kept by reference until the spool is
+        stored or discarded."""
 
     async def seal(self) -> None:
         """Make the written bytes durable (the slow part of storing a chunk, done before any lock)."""
 
     async def discard(self) -> None: ...
+
+
+class ChunkAppender(ChunkSpool, Protocol):
+    """A chunk written straight at the end of its upload's assembled prefix as its bytes arrive.
+
+    Offered by ``Storage.open_appender`` when the chunk is the next one the prefix needs: its bytes are
+    written once and hashed on the way (its own MD5, and the file's running MD5). ``store_chunk`` commits it;
+    ``discard`` takes it back out of the prefix.
+    """
+
+    def chunk_md5(self) -> str:
+        """The MD5 (hex) of the bytes written so far."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -98,11 +114,19 @@ class Storage(Protocol):
 
     async def new_spool(self) -> ChunkSpool: ...
 
+    async def open_appender(self, upload: UploadRecord, index: int) -> ChunkAppender | None:
+        """Chunk ``index``'s bytes straight into the assembled prefix, when it is the next one it needs and
+        nobody else writes there; None otherwise (then the chunk goes through ``new_spool``). Quick, and
+        called without the file's lock. A backend without incremental assembly always answers None."""
+        ...
+
     async def store_chunk(self, file_id: str, index: int, spool: ChunkSpool, size: int) -> bool:
         """Make the sealed spool chunk ``index`` of the upload; from then on it counts as stored.
 
-        Quick (a rename and a row): the service calls it under the file's lock. Returns False (and discards
-        the spool) when the upload no longer exists.
+        Quick (a rename and a row, or a 1 MiB append): the service calls it under the file's lock, after it
+        verified the chunk's MD5. Also takes a ``ChunkAppender``: committing it makes its bytes part of the
+        prefix (when the same chunk was stored by another request meanwhile, it is dropped and still counts).
+        Returns False (and discards the spool) when the upload no longer exists.
         """
         ...
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from server.errors import ApiError, E
 from server.settings import Settings
-from server.storage.base import ChunkSpool, Storage, StoredFile, UploadRecord
+from server.storage.base import ChunkAppender, ChunkSpool, Storage, StoredFile, UploadRecord
 from server.uploads.protocol import ChunkId, Handshake
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class KeyedLocks:
 
 @dataclass(frozen=True)
 class ReceivedChunk:
-    """A chunk's bytes, spooled and hashed by the HTTP layer, not yet trusted."""
+    """A chunk's bytes, spooled (or written straight into the prefix) and hashed, not yet trusted."""
 
     spool: ChunkSpool
     md5: str
@@ -116,6 +116,17 @@ class UploadService:
     async def _needed(self, upload: UploadRecord) -> list[str]:
         stored = await self.storage.stored_chunks(upload.file_id)
         return [chunk_id for index, chunk_id in enumerate(upload.chunk_ids) if index not in stored]
+
+    async def open_appender(self, file_id: str, chunk: ChunkId) -> ChunkAppender | None:
+        """Where to write a chunk whose ids came before its bytes, when it is the next one its file needs.
+
+        None when it is not (or the upload is unknown: ``receive_chunk`` then says why, after the bytes).
+        The appender is then passed to ``receive_chunk`` like a spool.
+        """
+        upload = await self.storage.get_upload(file_id)
+        if upload is None or chunk.index >= len(upload.chunk_ids) or upload.chunk_ids[chunk.index] != str(chunk):
+            return None
+        return await self.storage.open_appender(upload, chunk.index)
 
     async def receive_chunk(self, file_id: str, chunk: ChunkId, data: ReceivedChunk) -> list[str]:
         """Verify and record one chunk; assemble when it was the last one. Returns the ids still needed."""
@@ -190,7 +201,7 @@ class UploadService:
         return upload
 
     def _check_size(self, upload: UploadRecord, stored: Mapping[int, int], index: int, size: int) -> None:
-        total = size + sum(chunk_size for i, chunk_size in stored.items() if i != index)
+        total = size + sum(stored.values()) - stored.get(index, 0)  # C-speed: this runs for every chunk
         limit = self.settings.max_file_bytes
         if total > limit:
             raise ApiError(E.FILE_TOO_LARGE, f"the chunks add up to more than {limit} bytes, the most accepted")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
 import random
 import socket
 import sqlite3
+import struct
+import termios
 from typing import Any
 
 import aiohttp
@@ -41,9 +44,16 @@ async def test_restart_in_the_middle_then_resume(server: ServerProcess, hard: bo
         assert await stored_md5(client, url) == p.file_id
 
 
-def send_partial_chunk(url: str, p: Any, index: int, fraction: float) -> socket.socket:
+def chunk_form(p: Any, index: int, ids_first: bool = False) -> tuple[bytes, str]:
+    """The seed's form (file part first), or ours (ids first: an in-order chunk is written in place)."""
+    file = [("file", p.chunks[index])]
+    ids = [("chunkId", p.chunk_ids[index]), ("fileId", p.file_id)]
+    return form_body(ids + file if ids_first else file + ids)
+
+
+def send_partial_chunk(url: str, p: Any, index: int, fraction: float, ids_first: bool = False) -> socket.socket:
     """Send the headers and part of a chunk's multipart body, then stop (the socket stays open)."""
-    body, content_type = form_body([("file", p.chunks[index]), ("chunkId", p.chunk_ids[index]), ("fileId", p.file_id)])
+    body, content_type = chunk_form(p, index, ids_first)
     host, port = url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)))
     head = (
@@ -54,16 +64,38 @@ def send_partial_chunk(url: str, p: Any, index: int, fraction: float) -> socket.
     return sock
 
 
-async def test_chunk_cut_off_mid_body_is_not_stored(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+def server_read_all(sock: socket.socket) -> bool:
+    """Whether the server has read everything sent on ``sock`` so far: nothing queued in the client's send
+    buffer nor in the receive buffer of the server's end of the connection (Linux: /proc/net/tcp)."""
+    client_port = sock.getsockname()[1]
+    server_port = sock.getpeername()[1]
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
+                rx_queue = int(queues.split(":")[1], 16)
+                return rx_queue == 0 and _unsent(sock) == 0
+    return False
+
+
+def _unsent(sock: socket.socket) -> int:
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+
+
+@pytest.mark.parametrize("ids_first", [False, True], ids=["file-first", "ids-first"])
+async def test_chunk_cut_off_mid_body_is_not_stored(
+    server: ServerProcess, http: aiohttp.ClientSession, ids_first: bool
+) -> None:
     p = plan(os.urandom(2 * CHUNK))
     client = SeedClient(http, server.url)
     await client.handshake(p)
-    # 1. The client goes away mid-body.
+    # 1. The client goes away mid-body (ids first: chunk 0 is the next one needed, written in place).
     for fraction in (0.1, 0.5, 0.999):
-        send_partial_chunk(server.url, p, 0, fraction).close()
+        send_partial_chunk(server.url, p, 0, fraction, ids_first).close()
     # 2. The server dies (kill -9) mid-body, then comes back.
-    sock = send_partial_chunk(server.url, p, 1, 0.6)
-    wait_until(lambda: any((server.data_dir / "tmp").iterdir()), what="the chunk being spooled")
+    sock = send_partial_chunk(server.url, p, 0 if ids_first else 1, 0.6, ids_first)
+    wait_until(lambda: server_read_all(sock), what="the server reading what was sent of the chunk")
     server.restart(hard=True)
     sock.close()
     async with aiohttp.ClientSession() as fresh:

@@ -210,3 +210,130 @@ async def test_crash_between_publish_rename_and_row(tmp_path: Path) -> None:
     stored = await second.publish(assembly)
     assert await second.get_file(FILE_ID) == stored
     await second.close()
+
+
+async def append(storage: Storage, index: int, data: bytes | None = None) -> bool:
+    """Chunk ``index`` straight into the prefix, as the HTTP layer does when its ids came first."""
+    appender = await storage.open_appender(record(), index)
+    assert appender is not None
+    payload = CHUNKS[index] if data is None else data
+    appender.write(payload)
+    assert appender.chunk_md5() == hashlib.md5(payload).hexdigest()
+    await appender.seal()
+    return await storage.store_chunk(FILE_ID, index, appender, len(payload))
+
+
+async def test_in_order_chunks_written_in_place(storage: Storage) -> None:
+    await storage.put_upload(record())
+    assert await storage.open_appender(record(), 1) is None  # not the next one
+    assert await append(storage, 0)
+    assert await storage.stored_chunks(FILE_ID) == {0: len(CHUNKS[0])}
+    assert await append(storage, 1)
+    assert await store(storage, 2)  # spooled, then appended in order
+    assembly = await storage.assemble(record())
+    assert (assembly.md5, assembly.size) == (FILE_ID, sum(map(len, CHUNKS)))
+    published = await storage.publish(assembly)
+    assert published.path is not None and published.path.read_bytes() == b"".join(CHUNKS)
+
+
+async def test_one_appender_at_a_time_and_discard_takes_it_back(storage: Storage) -> None:
+    await storage.put_upload(record())
+    first = await storage.open_appender(record(), 0)
+    assert first is not None
+    assert await storage.open_appender(record(), 0) is None  # the tail is taken
+    first.write(b"wrong bytes, refused")
+    await first.discard()
+    assert await storage.stored_chunks(FILE_ID) == {}
+    for index in range(3):
+        assert await append(storage, index)
+    assembly = await storage.assemble(record())
+    assert assembly.md5 == FILE_ID
+
+
+async def test_chunk_stored_twice_while_written_in_place(storage: Storage) -> None:
+    """Another request stores the same chunk while an appender writes it: one copy counts, the file is right."""
+    await storage.put_upload(record())
+    appender = await storage.open_appender(record(), 0)
+    assert appender is not None
+    appender.write(CHUNKS[0][:5])
+    for index in range(3):
+        assert await store(storage, index)  # chunk 0 spooled: the appender loses the tail
+    assembly = await storage.assemble(record())
+    appender.write(CHUNKS[0][5:])  # too late: hashed, not written
+    assert await storage.store_chunk(FILE_ID, 0, appender, len(CHUNKS[0]))  # stored already: it counts
+    assert assembly.md5 == FILE_ID
+    published = await storage.publish(assembly)
+    assert published.path is not None and published.path.read_bytes() == b"".join(CHUNKS)
+
+
+async def test_appended_prefix_survives_reopen(tmp_path: Path) -> None:
+    first = LocalStorage(tmp_path, fsync=Fsync.NONE)
+    await first.open()
+    await first.put_upload(record())
+    assert await append(first, 0)
+    await first.close()  # as kill -9 would: nothing else flushed
+    second = LocalStorage(tmp_path, fsync=Fsync.NONE)
+    await second.open()
+    assert await second.stored_chunks(FILE_ID) == {0: len(CHUNKS[0])}
+    assert await store(second, 1) and await store(second, 2)
+    assembly = await second.assemble(record())
+    assert assembly.md5 == FILE_ID
+    await second.close()
+
+
+async def test_chunk_spool_beyond_the_memory_budget_goes_to_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.storage import local
+
+    monkeypatch.setattr(local, "MEMORY_SPOOL_BYTES", 10)
+    storage = LocalStorage(tmp_path, fsync=Fsync.NONE)
+    await storage.open()
+    await storage.put_upload(record())
+    held = await storage.new_spool()
+    held.write(b"0123456789")  # within the budget: in memory
+    assert list((tmp_path / "tmp").iterdir()) == []
+    spilled = await storage.new_spool()
+    spilled.write(CHUNKS[1][:4])  # over it: to tmp/
+    spilled.write(CHUNKS[1][4:])
+    assert len(list((tmp_path / "tmp").iterdir())) == 1
+    await spilled.seal()
+    assert await storage.store_chunk(FILE_ID, 1, spilled, len(CHUNKS[1]))
+    await held.discard()
+    assert await store(storage, 0) and await store(storage, 2)
+    assembly = await storage.assemble(record())
+    assert assembly.md5 == FILE_ID
+    await storage.close()
+
+
+async def test_assembled_prefix_made_durable_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every PREFIX_SYNC_BYTES the prefix is fsynced and recorded without holding up chunks; then its chunk
+    files go. A restart then finds the whole prefix."""
+    import sqlite3
+
+    from server.storage import local
+    from tests.support.waiting import async_wait_until
+
+    monkeypatch.setattr(local, "PREFIX_SYNC_BYTES", 1)
+    first = LocalStorage(tmp_path, fsync=Fsync.FILES)
+    await first.open()
+    await first.put_upload(record())
+    assert await store(first, 1)  # not the next one: kept as a chunk file
+    assert await append(first, 0)  # in place
+    await first.advance(record())  # appends chunk 1; the fsync follows in the background
+
+    def durable() -> bool:
+        with sqlite3.connect(tmp_path / "meta.sqlite3") as db:
+            row = db.execute("SELECT prefix_chunks FROM uploads WHERE file_id = ?", (FILE_ID,)).fetchone()
+        return row == (2,) and not (tmp_path / "chunks" / FILE_ID / "1").exists()
+
+    await async_wait_until(durable, what="the prefix recorded and chunk 1's file deleted")
+    await first.close()
+    second = LocalStorage(tmp_path, fsync=Fsync.FILES)
+    await second.open()
+    assert await store(second, 2)
+    assembly = await second.assemble(record())
+    assert assembly.md5 == FILE_ID
+    await second.close()

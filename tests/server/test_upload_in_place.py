@@ -1,0 +1,146 @@
+"""Chunks whose ids come before their bytes, in order, are written straight into the assembled file.
+
+RFC 7578 fixes no order for a form's parts: our own client sends ``chunkId`` and ``fileId`` first, so the
+server can write a chunk that is the next one its file needs once, in place, hashing it for both checks on
+the way (the seed's client sends the file part first: its chunks go through a spool). Whatever the order, a
+refused or cut-off chunk leaves nothing behind, and the published file is always the right one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+
+import aiohttp
+
+from tests.support.seed_protocol import CHUNK, Answer, Planned, SeedClient, plan
+from tests.support.server_process import ServerProcess
+from tests.support.waiting import wait_until
+
+
+async def send_ids_first(client: SeedClient, p: Planned, chunk_id: str, data: bytes | None = None) -> Answer:
+    payload = p.chunk(chunk_id) if data is None else data
+    return await client.post_form([("chunkId", chunk_id), ("fileId", p.file_id), ("file", payload)])
+
+
+def partial_size(server: ServerProcess, file_id: str) -> int:
+    path = server.data_dir / "partial" / file_id
+    return path.stat().st_size if path.exists() else 0
+
+
+def chunk_files(server: ServerProcess, file_id: str) -> list[str]:
+    folder = server.data_dir / "chunks" / file_id
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+async def published_md5(client: SeedClient, p: Planned) -> str:
+    status, body = await client.get_bytes(f"{client.base}/upload/{p.file_id}.bin")
+    assert status == 200
+    return hashlib.md5(body).hexdigest()
+
+
+async def test_in_order_chunks_go_straight_into_the_file(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(3 * CHUNK + 777))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    for index, chunk_id in enumerate(p.chunk_ids[:-1]):
+        answer = await send_ids_first(client, p, chunk_id)
+        assert answer.status == 200 and answer.data == p.chunk_ids[index + 1 :]
+        # Written once, in place: no chunk file, nothing spooled.
+        assert partial_size(server, p.file_id) == (index + 1) * CHUNK
+        assert chunk_files(server, p.file_id) == []
+        assert not any((server.data_dir / "tmp").iterdir())
+    assert (await send_ids_first(client, p, p.chunk_ids[-1])).data == []
+    assert await published_md5(client, p) == p.file_id
+    assert server.errors_logged() == []
+
+
+async def test_refused_in_place_chunk_is_taken_back_out(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(3 * CHUNK))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    assert (await send_ids_first(client, p, p.chunk_ids[0])).status == 200
+    damaged = bytearray(p.chunks[1])
+    damaged[-1] ^= 0x01
+    answer = await send_ids_first(client, p, p.chunk_ids[1], bytes(damaged))
+    assert answer.status == 422 and answer.body["error"] == "CHUNK_MISMATCH"
+    assert partial_size(server, p.file_id) == CHUNK
+    assert (await client.handshake(p)).data == p.chunk_ids[1:]
+    for chunk_id in p.chunk_ids[1:]:
+        assert (await send_ids_first(client, p, chunk_id)).status == 200
+    assert await published_md5(client, p) == p.file_id
+    assert server.errors_logged() == []
+
+
+async def test_in_place_chunk_over_the_declared_size(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(2 * CHUNK))
+    client = SeedClient(http, server.url)
+    await client.handshake(p, size=2 * CHUNK - 1)
+    assert (await send_ids_first(client, p, p.chunk_ids[0])).status == 200
+    answer = await send_ids_first(client, p, p.chunk_ids[1])
+    assert answer.status == 413 and str(2 * CHUNK - 1) in answer.body["msg"]
+    assert partial_size(server, p.file_id) == CHUNK
+    assert (await client.handshake(p)).data == p.chunk_ids[1:]
+    assert server.errors_logged() == []
+
+
+async def test_any_order_either_form_and_twice(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    """Parallel chunks, each form order, duplicates at once: one writer per file, one assembly, right bytes."""
+    p = plan(os.urandom(10 * CHUNK + 5))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    rng = random.Random(7)
+    sends = []
+    for chunk_id in p.chunk_ids + rng.sample(p.chunk_ids, 4):  # some twice
+        if rng.random() < 0.5:
+            sends.append(send_ids_first(client, p, chunk_id))
+        else:
+            sends.append(client.send_chunk(p, chunk_id))
+    order = rng.sample(range(len(sends)), len(sends))
+    # In file order first (the in-place path), with some in parallel to it, then the rest.
+    answers = await asyncio.gather(*(sends[i] for i in sorted(order[: len(order) // 2])))
+    answers += await asyncio.gather(*(sends[i] for i in sorted(order[len(order) // 2 :])))
+    assert all(a.status == 200 for a in answers), [a.body for a in answers]
+    assert (await client.handshake(p)).data == f"{server.url}/upload/{p.file_id}.bin"
+    assert await published_md5(client, p) == p.file_id
+    assert server.errors_logged() == []
+
+
+async def test_same_chunk_twice_at_once_in_place(server: ServerProcess) -> None:
+    """Two clients send every chunk at the same moment, ids first: each is stored once, the file is right."""
+    p = plan(os.urandom(6 * CHUNK + 1))
+
+    async def one_client() -> None:
+        async with aiohttp.ClientSession() as session:
+            client = SeedClient(session, server.url)
+            await client.handshake(p)
+            for chunk_id in p.chunk_ids:
+                answer = await send_ids_first(client, p, chunk_id)
+                assert answer.status == 200, answer.body
+
+    await asyncio.gather(one_client(), one_client())
+    async with aiohttp.ClientSession() as session:
+        client = SeedClient(session, server.url)
+        assert await published_md5(client, p) == p.file_id
+    wait_until(lambda: sum(f"assembled {p.file_id}" in line for line in server.log) >= 1, what="the assembly")
+    assert sum(f"assembled {p.file_id}" in line for line in server.log) == 1
+    assert server.errors_logged() == []
+
+
+async def test_kill_9_after_in_place_chunks(server: ServerProcess) -> None:
+    p = plan(os.urandom(5 * CHUNK + 3))
+    async with aiohttp.ClientSession() as session:
+        client = SeedClient(session, server.url)
+        await client.handshake(p)
+        for chunk_id in p.chunk_ids[:3]:
+            assert (await send_ids_first(client, p, chunk_id)).status == 200
+    server.restart(hard=True)
+    async with aiohttp.ClientSession() as session:
+        client = SeedClient(session, server.url)
+        assert (await client.handshake(p)).data == p.chunk_ids[3:]
+        for chunk_id in p.chunk_ids[3:]:  # the first after a restart is spooled while the prefix is re-hashed
+            assert (await send_ids_first(client, p, chunk_id)).status == 200
+        assert await published_md5(client, p) == p.file_id
+    assert server.errors_logged() == []
