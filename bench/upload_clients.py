@@ -108,8 +108,10 @@ def prepare_ours(data: bytes, chunk_size: int = MiB, ext: str = ".bin") -> OurUp
     handshake = json.dumps(
         {"fileId": planned.file_id, "ext": ext, "chunkIds": planned.chunk_ids, "size": len(data)}
     ).encode()
+    # Fields before the bytes, as our browser client sends them (the seed's client sends ``file`` first;
+    # the server accepts both): the server then knows where an in-order chunk goes before it arrives.
     forms = tuple(
-        form_body([("file", chunk), ("chunkId", chunk_id), ("fileId", planned.file_id)])
+        form_body([("chunkId", chunk_id), ("fileId", planned.file_id), ("file", chunk)])
         for chunk, chunk_id in zip(planned.chunks, planned.chunk_ids, strict=True)
     )
     return OurUpload(len(data), handshake, forms)
