@@ -1,8 +1,10 @@
 """Issue 5, item 3 - server ingest: our ``/api/upload`` vs ``@tus/server`` + ``@tus/file-store``.
 
 The same Python client (``bench.upload_clients``) uploads one file of random bytes in 1 MiB chunks to a fresh
-server process, one chunk at a time and 4 at a time; each run measures the wall time from the first request
-(handshake / tus creation) to the last answer, the server process's CPU time over that span, and its peak RSS.
+server process, one chunk at a time and 4 at a time (our forms carry ``chunkId`` and ``fileId`` before the
+``file`` part, as our browser client sends them; the seed's client sends ``file`` first); each run measures
+the wall time from the first request (handshake / tus creation) to the last answer, the server process's CPU
+time over that span, and its peak RSS.
 Ours runs as shipped (MD5 of every chunk and of the assembled file; ``--fsync files``: the assembled file is
 fsynced, single chunks are not, like @tus/file-store which fsyncs nothing); the last chunk's answer comes
 after assembly and verification, so they are included. A second, informative line runs ours with

@@ -14,7 +14,6 @@ to the HTTP status and adds ``error`` (a stable name such as ``"CHUNK_MISMATCH"`
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from .chunking import ChunkPlan
 from .errors import EngineError, Err, ServerError
@@ -51,9 +50,20 @@ def chunk_request(
     return HttpRequest("POST", _join(base_url, UPLOAD_PATH), {}, form, timeout)
 
 
+# RFC 3986 section 2.3: "unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"" (and "/" stays a separator).
+_KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
+
+
+def percent_encode(text: str) -> str:
+    """``urllib.parse.quote(text)``: UTF-8, every byte but the unreserved ones and "/" as ``%XX`` (RFC 3986
+    section 2.1). Written out because importing ``urllib.parse`` (and ``ipaddress``, which it imports) costs
+    the page's start-up about 90 ms in Pyodide."""
+    return "".join(chr(byte) if byte in _KEEP else f"%{byte:02X}" for byte in text.encode("utf-8"))
+
+
 def file_url(base_url: str, file_id: str, ext: str) -> str:
     """Where the stored file is served (the seed: `http://localhost:8000/upload/${fileId}${ext}`)."""
-    return _join(base_url, FILES_PATH + quote(file_id + ext))
+    return _join(base_url, FILES_PATH + percent_encode(file_id + ext))
 
 
 def envelope_data(resp: HttpResponse) -> Any:

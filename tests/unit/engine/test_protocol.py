@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
+from frontend.engine import protocol
 from frontend.engine.chunking import Chunk, ChunkPlan
 from frontend.engine.errors import EngineError, Err, ServerError
 from frontend.engine.memory import BytesSource
@@ -114,3 +117,11 @@ def test_needed_ids_must_belong_to_the_plan() -> None:
         with pytest.raises(EngineError) as info:
             handshake_result(bad, PLAN)
         assert info.value.kind is Err.BAD_RESPONSE
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["abc.bin", "a b", "报告.pdf", "100%.txt", "a/b?c#d&e=f", "~-._", "'\"<>\\", "\x00\x7f", "😀", ""],
+)
+def test_percent_encode_is_urllib_quote(text: str) -> None:
+    assert protocol.percent_encode(text) == urllib.parse.quote(text)
