@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-{b.name}-"))
         ctx = Context(
             quick=args.quick,
-            runs=runs,
+            runs=runs if args.quick else max(runs, b.min_runs),
             workdir=workdir,
             profile_dir=profile_root / b.name if profile_root is not None else None,
         )

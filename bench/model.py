@@ -200,3 +200,6 @@ class Benchmark:
     order: int  # position in the suite and in docs/benchmarks.md
     run: Callable[[Context], Awaitable[Result]]
     about: str = ""  # how it measures, shown under its table
+    # Fewest runs of a full (not --quick) invocation: figures whose single runs spread wider than the effect
+    # to be seen need more runs than the others for a stable median.
+    min_runs: int = 1
