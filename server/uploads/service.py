@@ -49,6 +49,11 @@ class KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+def _listed(upload: UploadRecord, chunk: ChunkId) -> bool:
+    """Whether ``chunk`` is in the upload's chunk list, at its index."""
+    return chunk.index < len(upload.chunk_ids) and upload.chunk_ids[chunk.index] == str(chunk)
+
+
 @dataclass(frozen=True)
 class ReceivedChunk:
     """A chunk's bytes, spooled (or written straight into the prefix) and hashed, not yet trusted."""
@@ -124,7 +129,7 @@ class UploadService:
         The appender is then passed to ``receive_chunk`` like a spool.
         """
         upload = await self.storage.get_upload(file_id)
-        if upload is None or chunk.index >= len(upload.chunk_ids) or upload.chunk_ids[chunk.index] != str(chunk):
+        if upload is None or not _listed(upload, chunk):
             return None
         return await self.storage.open_appender(upload, chunk.index)
 
@@ -196,7 +201,7 @@ class UploadService:
             if await self.storage.get_file(file_id) is not None:
                 return None
             raise ApiError(E.UNKNOWN_UPLOAD, f"no upload in progress for fileId {file_id}: send the handshake first")
-        if chunk.index >= len(upload.chunk_ids) or upload.chunk_ids[chunk.index] != str(chunk):
+        if not _listed(upload, chunk):
             raise ApiError(E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {file_id}")
         return upload
 

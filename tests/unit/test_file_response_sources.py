@@ -38,17 +38,22 @@ async def _handler(request: web.Request) -> web.StreamResponse:
     return respond(request, rep, StreamedFile(reader))
 
 
+async def _check_whole_range_and_multipart(http: aiohttp.ClientSession, url: str) -> None:
+    """The whole file, one range and a multipart answer of two ranges, byte-exact."""
+    async with http.get(url) as resp:
+        assert (resp.status, await resp.read()) == (200, DATA)
+    async with http.get(url, headers={"Range": "bytes=1000-99999"}) as resp:
+        assert (resp.status, await resp.read()) == (206, DATA[1000:100000])
+    async with http.get(url, headers={"Range": "bytes=0-9,200000-"}) as resp:
+        parts = parse_byteranges(await resp.read(), resp.headers["Content-Type"])
+        assert [p.data for p in parts] == [DATA[:10], DATA[200000:]]
+
+
 async def test_streamed_source_serves_whole_ranges_and_multipart() -> None:
     app = web.Application()
     app.router.add_get("/f", _handler)
     async with test_utils.TestServer(app) as server, aiohttp.ClientSession() as http:
-        async with http.get(server.make_url("/f")) as resp:
-            assert (resp.status, await resp.read()) == (200, DATA)
-        async with http.get(server.make_url("/f"), headers={"Range": "bytes=1000-99999"}) as resp:
-            assert (resp.status, await resp.read()) == (206, DATA[1000:100000])
-        async with http.get(server.make_url("/f"), headers={"Range": "bytes=0-9,200000-"}) as resp:
-            parts = parse_byteranges(await resp.read(), resp.headers["Content-Type"])
-            assert [p.data for p in parts] == [DATA[:10], DATA[200000:]]
+        await _check_whole_range_and_multipart(http, str(server.make_url("/f")))
         # A stream that ends early cannot meet the Content-Length: the client sees an incomplete body.
         async with http.get(server.make_url("/f?short=1")) as resp:
             with pytest.raises(aiohttp.ClientPayloadError):
@@ -72,10 +77,4 @@ async def test_local_file_through_asyncio_sendfile_when_the_socket_is_not_used_d
     app = web.Application()
     app.router.add_get("/f", handler)
     async with test_utils.TestServer(app) as server, aiohttp.ClientSession() as http:
-        async with http.get(server.make_url("/f")) as resp:
-            assert (resp.status, await resp.read()) == (200, DATA)
-        async with http.get(server.make_url("/f"), headers={"Range": "bytes=1000-99999"}) as resp:
-            assert (resp.status, await resp.read()) == (206, DATA[1000:100000])
-        async with http.get(server.make_url("/f"), headers={"Range": "bytes=0-9,200000-"}) as resp:
-            parts = parse_byteranges(await resp.read(), resp.headers["Content-Type"])
-            assert [p.data for p in parts] == [DATA[:10], DATA[200000:]]
+        await _check_whole_range_and_multipart(http, str(server.make_url("/f")))
