@@ -1,8 +1,8 @@
 """The error catalogue: every error the server can answer, as a value with a code, a status and a message.
 
 Handlers and services raise ``ApiError(kind, detail)``; one middleware (``server.middleware``) renders it.
-API answers keep the seed's envelope ``{code, msg, data}`` where ``code`` equals the HTTP status, plus an
-``error`` field with the stable machine-readable name (the seed's client ignores fields it does not know).
+API answers keep the seed's envelope ``{code, msg, data}`` where ``code`` equals the HTTP status and ``data``
+is null (``CHUNKS_DAMAGED`` lists the damaged chunks' ids there), plus an ``error`` field with the stable machine-readable name (the seed's client ignores fields it does not know).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class E(Enum):
     UNKNOWN_UPLOAD = ErrorKind(404, "no upload in progress for this fileId: send the handshake first")
     UNKNOWN_CHUNK = ErrorKind(409, "this chunkId is not in the file's chunk list")
     CHUNK_LIST_CONFLICT = ErrorKind(409, "an upload of this file with another chunk list is in progress")
-    CHUNK_MISMATCH = ErrorKind(422, "the chunk's bytes do not match its chunkId; send it again")
+    CHUNKS_DAMAGED = ErrorKind(422, "some chunks do not match their chunkId; handshake again and send them")
     FILE_MISMATCH = ErrorKind(422, "the assembled file does not match fileId; the upload was discarded")
     CHUNK_TOO_LARGE = ErrorKind(413, "the chunk is larger than the server accepts")
     FILE_TOO_LARGE = ErrorKind(413, "the file is larger than the server accepts")
@@ -62,9 +62,10 @@ class E(Enum):
 class ApiError(Exception):
     """An error answer: a catalogue entry and, optionally, a message more specific than its default."""
 
-    def __init__(self, kind: E, msg: str | None = None) -> None:
+    def __init__(self, kind: E, msg: str | None = None, data: object = None) -> None:
         self.kind = kind
         self.msg = msg if msg is not None else kind.message
+        self.data = data  # the envelope's ``data``: None but for errors that list what they are about
         super().__init__(f"{kind.name}: {self.msg}")
 
     @property
@@ -79,7 +80,7 @@ class ApiError(Exception):
         return cls(kind, reason if kind in (E.BODY_TOO_LARGE, E.BAD_REQUEST) else kind.message)
 
     def envelope(self) -> dict[str, object]:
-        return {"code": self.status, "msg": self.msg, "data": None, "error": self.kind.name}
+        return {"code": self.status, "msg": self.msg, "data": self.data, "error": self.kind.name}
 
 
 _PLAIN = (E.BODY_TOO_LARGE, E.FORBIDDEN, E.NOT_FOUND, E.METHOD_NOT_ALLOWED, E.INTERNAL)

@@ -10,11 +10,11 @@ Tree::
     │                           Transports raise it; the browser maps a failed ``fetch`` to it.
     ├── ServerError             the server answered an error envelope ``{code, msg, data, error}``;
     │                           ``.status`` is the HTTP status, ``.server_error`` the server's stable name
-    │                           (e.g. ``"CHUNK_MISMATCH"``), ``.msg`` the server's own message
+    │                           (e.g. ``"CHUNKS_DAMAGED"``), ``.msg`` the server's own message
     └── IllegalTransition       a state change the transition table does not allow (a programming error)
 
 An HTTP status is data until the engine decides what it means (``retry.classify``): network errors, 5xx,
-408 and 429 are retried; 422 ``CHUNK_MISMATCH`` re-sends the chunk; 404 ``UNKNOWN_UPLOAD`` re-handshakes;
+408 and 429 are retried; 422 ``CHUNKS_DAMAGED`` re-sends the damaged chunks; 404 ``UNKNOWN_UPLOAD`` re-handshakes;
 any other 4xx fails the upload with the server's message.
 """
 
@@ -73,16 +73,18 @@ class TransportError(EngineError):
 
 
 class ServerError(EngineError):
-    """The server answered an error. ``msg`` is the server's message, shown to the user as is."""
+    """The server answered an error. ``msg`` is the server's message, shown to the user as is; ``data`` the
+    envelope's ``data`` (e.g. the damaged chunks' ids with ``CHUNKS_DAMAGED``), usually None."""
 
-    def __init__(self, status: int, msg: str, server_error: str | None = None) -> None:
+    def __init__(self, status: int, msg: str, server_error: str | None = None, data: object = None) -> None:
         super().__init__(Err.SERVER, msg)
         self.status = status
         self.server_error = server_error
+        self.data = data
 
     @property
     def code(self) -> str:
-        """The server's stable error name if it sent one (``"CHUNK_MISMATCH"``), else ``"HTTP_<status>"``."""
+        """The server's stable error name if it sent one (``"CHUNKS_DAMAGED"``), else ``"HTTP_<status>"``."""
         return self.server_error or f"HTTP_{self.status}"
 
 

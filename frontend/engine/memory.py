@@ -1,9 +1,9 @@
 """Test support: an in-memory file, and an in-memory server + transport speaking the seed's protocol.
 
 ``MemoryServer`` implements the protocol as our real server does (``server/uploads``), in a few lines: the
-needed set per upload, each chunk verified against its id (``422 CHUNK_MISMATCH``, the chunk stays needed),
-``404 UNKNOWN_UPLOAD`` for a chunk without a handshake, assembly + whole-file MD5 check when the last chunk
-arrives, the file's URL at the handshake once it is stored. Error answers carry ``code`` = status, ``msg``
+needed set per upload, ``404 UNKNOWN_UPLOAD`` for a chunk without a handshake, assembly + whole-file MD5
+check when the last chunk arrives (on a mismatch, the chunks that do not match their ids are dropped,
+``422 CHUNKS_DAMAGED``, and the rest kept; if none, ``422 FILE_MISMATCH`` and the upload is gone), the file's URL at the handshake once it is stored. Error answers carry ``code`` = status, ``msg``
 and ``error`` like the real server's.
 
 ``MemoryTransport`` hands requests to it (reading a chunk's ``FileRange`` first, as a browser reads the
@@ -94,9 +94,9 @@ _CHUNK_ID = re.compile(r"([0-9a-f]{32})(0|[1-9][0-9]{0,8})")
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, error: str, msg: str) -> None:
+    def __init__(self, status: int, error: str, msg: str, data: Any = None) -> None:
         super().__init__(msg)
-        self.status, self.error, self.msg = status, error, msg
+        self.status, self.error, self.msg, self.data = status, error, msg, data
 
 
 @dataclass
@@ -138,7 +138,7 @@ class MemoryServer:
             raise _Refused(404, "NOT_FOUND", "not found")
         except _Refused as no:
             return HttpResponse(
-                no.status, {"code": no.status, "msg": no.msg, "data": None, "error": no.error}
+                no.status, {"code": no.status, "msg": no.msg, "data": no.data, "error": no.error}
             )
 
     def _handshake(self, body: Any) -> str | list[str]:
@@ -197,10 +197,7 @@ class MemoryServer:
         index = int(match.group(2))
         if index >= len(upload.chunk_ids) or upload.chunk_ids[index] != cid:
             raise _Refused(409, "UNKNOWN_CHUNK", f"chunkId {cid} is not in the chunk list of file {file_id}")
-        md5 = hashlib.md5(part.data).hexdigest()
-        if md5 != match.group(1):
-            raise _Refused(422, "CHUNK_MISMATCH", f"chunk {index}: its bytes have MD5 {md5}; send it again")
-        upload.chunks[index] = part.data
+        upload.chunks[index] = part.data  # not checked yet: the whole file is, at assembly
         needed = _needed(upload)
         if not needed:
             self._assemble(file_id, upload)
@@ -208,8 +205,21 @@ class MemoryServer:
 
     def _assemble(self, file_id: str, upload: _Upload) -> None:
         data = b"".join(upload.chunks.get(i, b"") for i in range(len(upload.chunk_ids)))
+        matches = hashlib.md5(data).hexdigest() == file_id
+        if not matches:
+            ids = enumerate(upload.chunk_ids)
+            damaged = [i for i, cid in ids if hashlib.md5(upload.chunks[i]).hexdigest() != cid[:32]]
+            for i in damaged:
+                del upload.chunks[i]
+            if damaged:
+                raise _Refused(
+                    422,
+                    "CHUNKS_DAMAGED",
+                    f"{len(damaged)} chunk(s) do not match their chunkId",
+                    [upload.chunk_ids[i] for i in damaged],
+                )
         del self.uploads[file_id]
-        if hashlib.md5(data).hexdigest() != file_id or (upload.size is not None and len(data) != upload.size):
+        if not matches or (upload.size is not None and len(data) != upload.size):
             raise _Refused(
                 422, "FILE_MISMATCH", "the assembled file does not match fileId; the upload was discarded"
             )

@@ -8,7 +8,7 @@
   before they arrive): ``data`` is the list of chunk ids still needed, ``[]`` once the file is complete.
 
 Every answer is the envelope ``{code, msg, data}``: ``code`` 0 on success; on error our server sets ``code``
-to the HTTP status and adds ``error`` (a stable name such as ``"CHUNK_MISMATCH"``).
+to the HTTP status and adds ``error`` (a stable name such as ``"CHUNKS_DAMAGED"``).
 """
 
 from __future__ import annotations
@@ -107,7 +107,10 @@ def _server_error(status: int, body: Any, fallback: str) -> ServerError:
     msg = body.get("msg") if isinstance(body, dict) else None
     name = body.get("error") if isinstance(body, dict) else None
     return ServerError(
-        status, msg if isinstance(msg, str) and msg else fallback, name if isinstance(name, str) else None
+        status,
+        msg if isinstance(msg, str) and msg else fallback,
+        name if isinstance(name, str) else None,
+        body.get("data") if isinstance(body, dict) else None,
     )
 
 

@@ -4,8 +4,9 @@ Decisions (``classify``):
 
 - no answer (``TransportError``: offline, connection refused while the server restarts, reset, timeout),
   any 5xx, 408 and 429 -> RETRY the whole step after a backoff, keeping every chunk already confirmed;
-- 422 ``CHUNK_MISMATCH`` (the chunk's bytes were damaged on the way) -> RESEND that chunk (bounded per chunk
-  by ``UploadConfig.max_chunk_resends``);
+- 422 ``CHUNKS_DAMAGED`` (the assembled file did not match fileId; the server dropped the chunks that do not
+  match their ids, damaged on the way, and kept the rest) -> RESEND_DAMAGED: handshake again, which lists
+  them, and send them (bounded by ``UploadConfig.max_chunk_resends`` such rounds per upload);
 - 404 ``UNKNOWN_UPLOAD`` (the server lost or expired the upload) -> REHANDSHAKE, then go on with what the
   server says it needs (bounded by ``UploadConfig.max_rehandshakes`` in a row without progress);
 - anything else (other 4xx, an answer that is not the protocol's, unreadable file) -> FAIL with the message.
@@ -35,7 +36,7 @@ RETRY_STATUSES = frozenset({408, 429})  # "try again later" answers below 500
 
 class Action(Enum):
     RETRY = "retry"
-    RESEND_CHUNK = "resend_chunk"
+    RESEND_DAMAGED = "resend_damaged"
     REHANDSHAKE = "rehandshake"
     FAIL = "fail"
 
@@ -47,8 +48,8 @@ def classify(error: BaseException) -> Action:
     if isinstance(error, ServerError):
         if error.status >= 500 or error.status in RETRY_STATUSES:
             return Action.RETRY
-        if error.status == 422 and error.server_error == "CHUNK_MISMATCH":
-            return Action.RESEND_CHUNK
+        if error.status == 422 and error.server_error == "CHUNKS_DAMAGED":
+            return Action.RESEND_DAMAGED
         if error.status == 404 and error.server_error == "UNKNOWN_UPLOAD":
             return Action.REHANDSHAKE
         return Action.FAIL

@@ -21,16 +21,16 @@ Decisions:
   has wound down, then handshakes again (asks the server what it needs) and goes on.
 - **Failures** (``retry.classify``): network errors and 5xx/408/429 -> stop new chunks, let in-flight ones
   finish, wait a full-jitter backoff (state RETRYING), handshake again and go on; confirmed chunks are never
-  resent. 422 CHUNK_MISMATCH -> the chunk stays needed and is sent again (at most ``max_chunk_resends``
-  times per chunk). 404 UNKNOWN_UPLOAD (the server lost the upload, e.g. restarted without its data) ->
+  resent. 422 CHUNKS_DAMAGED (the server checked the assembled file, found chunks damaged on the way and
+  dropped them) -> handshake again and send what it lists (at most ``max_chunk_resends`` such rounds per
+  upload: a client whose ids are wrong would otherwise go round forever). 404 UNKNOWN_UPLOAD (the server lost the upload, e.g. restarted without its data) ->
   handshake again (at most ``max_rehandshakes`` times in a row without progress). Other 4xx -> FAILED with
   the server's message.
 - **The file changed** since it was hashed: FAILED with FILE_CHANGED. Chunks are not read or hashed again
   before they are sent (a browser ``File`` is a snapshot: Chromium fails any read of a file modified after it
-  was chosen, the fetch of a slice of it included, and the server checks every chunk's MD5 and the whole
-  file's). So the chunk is checked only when its request fails: after a network error (the fetch may have
-  failed because the file could not be read) and after ``422 CHUNK_MISMATCH``, the engine reads the chunk
-  and hashes it: a read that fails is READ_FAILED (or what the source raised, e.g. FILE_CHANGED), other
+  was chosen, the fetch of a slice of it included, and the server checks the whole file's MD5). So the chunk
+  is checked only when its request fails with a network error (the fetch may have failed because the file
+  could not be read): the engine reads the chunk and hashes it: a read that fails is READ_FAILED (or what the source raised, e.g. FILE_CHANGED), other
   bytes than when hashed are FILE_CHANGED; otherwise the request's own error stands. ``verify_chunks``
   restores the check before each send, for sources that are not snapshots.
 - **Memory.** Hashing streams; chunks go out as ranges of the file (``FileRange``), read by the transport
@@ -67,7 +67,7 @@ class UploadConfig:
     chunk_size: int = CHUNK_SIZE  # the seed's 1 MiB; the server must see the same chunk list to resume
     parallel: int = 3  # chunk requests in flight at once
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    max_chunk_resends: int = 3  # per chunk, after 422 CHUNK_MISMATCH
+    max_chunk_resends: int = 3  # rounds of 422 CHUNKS_DAMAGED per upload before giving up
     max_rehandshakes: int = 3  # in a row without progress, after 404 UNKNOWN_UPLOAD / an empty needed set
     request_timeout: float | None = 120.0  # passed to the transport in each HttpRequest
     verify_chunks: bool = False  # read and re-hash each chunk before sending it (sources that are not
@@ -129,7 +129,7 @@ class UploadController:
         self._plan = plan
         self._needed: dict[str, None] | None = None  # ordered set of chunk ids the server still needs
         self._in_flight: set[str] = set()
-        self._resends: dict[str, int] = {}
+        self._damaged_rounds = 0  # 422 CHUNKS_DAMAGED answers so far
         self._task: asyncio.Task[None] | None = None
         self._previous: asyncio.Task[None] | None = None  # the run before _task (may still be winding down)
         self._start_pending = False  # a run was asked for and has not begun yet
@@ -367,8 +367,37 @@ class UploadController:
         plan = self._plan_or_fail()
         name = upload_name(self.source.name) if self.config.send_name else None
         req = protocol.handshake_request(self.base_url, plan, name=name, timeout=self.config.request_timeout)
-        resp = await self.transport.request(req)
-        return protocol.handshake_result(protocol.envelope_data(resp), plan)
+        while True:
+            try:
+                resp = await self.transport.request(req)
+                return protocol.handshake_result(protocol.envelope_data(resp), plan)
+            except ServerError as exc:
+                # A handshake assembles a file whose chunks are all stored: it may find damaged ones too.
+                if classify(exc) is not Action.RESEND_DAMAGED:
+                    raise
+                await self._check_damaged(plan, exc)
+                limit = self._damaged_round(exc)
+                if limit is not None:
+                    raise limit from exc
+
+    async def _check_damaged(self, plan: ChunkPlan, exc: ServerError) -> None:
+        """Read again the chunks the server found damaged (its answer's ``data``): FILE_CHANGED if the file
+        changed since it was hashed (a source that is not a snapshot), else they were damaged on the way."""
+        damaged = exc.data if isinstance(exc.data, list) else []
+        for cid in damaged:
+            chunk = plan.by_id(cid) if isinstance(cid, str) else None
+            if chunk is not None:
+                await self._verified(chunk)
+
+    def _damaged_round(self, exc: ServerError) -> EngineError | None:
+        """Count a 422 CHUNKS_DAMAGED; the error to fail with once there were too many."""
+        self._damaged_rounds += 1
+        if self._damaged_rounds <= self.config.max_chunk_resends:
+            return None
+        return EngineError(
+            Err.CHUNK_RESEND_LIMIT,
+            f"the server found damaged chunks {self._damaged_rounds} times; last answer: {exc.code}: {exc.msg}",
+        )
 
     async def _session(self, handshake_first: bool) -> _Outcome:
         """Handshake (unless the needed set is fresh), then send chunks; handshake again when the server
@@ -447,15 +476,12 @@ class UploadController:
     def _failed(self, cid: str, exc: Exception, run: _SendRun) -> None:
         """What one chunk's failure means for the run."""
         action = classify(exc) if isinstance(exc, EngineError) else Action.FAIL
-        if action is Action.RESEND_CHUNK:
-            assert isinstance(exc, EngineError)
-            self._resends[cid] = self._resends.get(cid, 0) + 1
-            if self._resends[cid] > self.config.max_chunk_resends:
-                run.fatal = run.fatal or EngineError(
-                    Err.CHUNK_RESEND_LIMIT,
-                    f"chunk {cid[32:]} arrived corrupted {self._resends[cid]} times; "
-                    f"last answer: {exc.code}: {exc.msg}",
-                )
+        if action is Action.RESEND_DAMAGED:
+            assert isinstance(exc, ServerError)
+            limit = self._damaged_round(exc)
+            if limit is not None:
+                run.fatal = run.fatal or limit
+            run.rehandshake = True
         elif action is Action.REHANDSHAKE:
             run.rehandshake = True
         elif action is Action.RETRY:
@@ -485,8 +511,8 @@ class UploadController:
             await self._verified(chunk)  # the file may be why the request failed: READ_FAILED, FILE_CHANGED
             raise
         except ServerError as exc:
-            if classify(exc) is Action.RESEND_CHUNK:  # damaged on the way, or the file changed: tell which
-                await self._verified(chunk)
+            if classify(exc) is Action.RESEND_DAMAGED:  # changed, or damaged on the way: tell which
+                await self._check_damaged(plan, exc)
             raise
 
     async def _verified(self, chunk: Chunk) -> bytes:
@@ -524,7 +550,6 @@ class UploadController:
         chunk = plan.by_id(cid)
         self._sent += chunk.size if chunk is not None else 0
         self._attempt = 0  # progress: the backoff starts over
-        self._resends.pop(cid, None)
         self._meter.add(self.clock.now(), self._sent)
 
     def _finish(self, url: str | None) -> None:

@@ -61,13 +61,9 @@ class ChunkAppender(ChunkSpool, Protocol):
     """A chunk written straight at the end of its upload's assembled prefix as its bytes arrive.
 
     Offered by ``Storage.open_appender`` when the chunk is the next one the prefix needs: its bytes are
-    written once and hashed on the way (its own MD5, and the file's running MD5). ``store_chunk`` commits it;
-    ``discard`` takes it back out of the prefix.
+    written once and hashed on the way into the file's running MD5. ``store_chunk`` commits it; ``discard``
+    takes it back out of the prefix.
     """
-
-    def chunk_md5(self) -> str:
-        """The MD5 (hex) of the bytes written so far."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -146,6 +142,16 @@ class Storage(Protocol):
         ...
 
     async def discard_assembly(self, assembly: Assembly) -> None: ...
+
+    async def damaged_chunks(self, upload: UploadRecord, assembly: Assembly) -> list[int]:
+        """Indexes of the chunks whose bytes in the assembled file do not have the MD5 their id says.
+
+        The repair path, after the whole file's MD5 did not match: it reads the whole file once."""
+        ...
+
+    async def drop_chunks(self, upload: UploadRecord, indexes: list[int]) -> None:
+        """Forget these chunks of an assembled (unpublished) upload: they are needed again. The others stay
+        stored, and the upload can be assembled again once the dropped ones are stored anew."""
 
     async def delete_upload(self, file_id: str) -> None:
         """Forget an upload and reclaim its chunks' space."""

@@ -18,11 +18,16 @@ Chunks that arrive in order skip the chunk files altogether, written once:
 
 - ``open_appender``: a chunk whose ids came before its bytes and whose index is the next one the partial file
   needs is written straight at the end of the partial file as it arrives (``PrefixAppender``), hashed into
-  its own MD5 and a copy of the file's running MD5 in one pass. Verified, it is committed (the prefix's
-  length and the chunk's row in one transaction); refused or cut off, the file is truncated back.
+  a copy of the file's running MD5 on the way. Complete, it is committed (the prefix's length and the chunk's
+  row in one transaction); refused or cut off, the file is truncated back.
 - a chunk whose bytes came first is held in memory (``MemorySpool``, within ``MEMORY_SPOOL_BYTES`` for all
-  requests together; beyond that, or with ``--fsync all``, it goes to ``tmp/``) and, once verified, appended
+  requests together; beyond that, or with ``--fsync all``, it goes to ``tmp/``) and, once complete, appended
   at once if it is the next one, or else written to its chunk file.
+
+Chunks are not hashed on their own as they arrive (the service checks them lazily, see its docstring): each
+byte is hashed once, into the file's MD5. When that does not match, ``damaged_chunks`` hashes each chunk of
+the assembled file against its id and ``drop_chunks`` cuts the partial file back to the first damaged one,
+copying the good ones after it out to their chunk files, so only the damaged ones are asked for again.
 
 One writer at a time per partial file: ``_Prefix.writer`` is the appender that owns its tail, or ``_BUSY``
 while an append runs in a thread. The prefix's row (``prefix_chunks``, ``prefix_bytes``) then says how much of
@@ -217,12 +222,11 @@ class MemorySpool:
 class PrefixAppender:
     """A chunk written straight at the end of its upload's partial file as it arrives, owning that tail.
 
-    Each write is hashed into the chunk's MD5 and into a copy of the file's running MD5, then written with
-    ``pwrite``, all on the event loop (a network read's worth at a time; measured, handing the file's half to
-    a worker thread cost more CPU and gained no throughput on a busy 2-core machine). ``LocalStorage.store_chunk``
-    commits it; ``discard`` truncates the file back. When the storage takes the tail back (``revoke``: the
-    same chunk was stored by another request, or the upload went away), later writes are only hashed into
-    the chunk's MD5, and nothing is truncated.
+    Each write is hashed into a copy of the file's running MD5, then written with ``pwrite``, all on the event
+    loop (a network read's worth at a time; measured, handing the file's half to a worker thread cost more CPU
+    and gained no throughput on a busy 2-core machine). ``LocalStorage.store_chunk`` commits it; ``discard``
+    truncates the file back. When the storage takes the tail back (``revoke``: the same chunk was stored by
+    another request, or the upload went away), later writes are dropped, and nothing is truncated.
     """
 
     def __init__(self, storage: "LocalStorage", file_id: str, index: int, prefix: _Prefix, fd: int) -> None:
@@ -232,20 +236,15 @@ class PrefixAppender:
         self.index = index
         self.prefix = prefix
         self.start = self.offset = prefix.size
-        self.chunk_digest = hashlib.md5()
         self.file_digest = prefix.digest.copy()
         self.revoked = False
         self._fd: int | None = fd
 
     def write(self, data: bytes | memoryview) -> None:
-        self.chunk_digest.update(data)
         if self.revoked or self._fd is None:
             return
         self.file_digest.update(data)
         self.offset = _pwrite_all(self._fd, [data], self.offset)
-
-    def chunk_md5(self) -> str:
-        return self.chunk_digest.hexdigest()
 
     def revoke(self) -> None:
         self.revoked = True
@@ -706,6 +705,80 @@ class LocalStorage:
     async def discard_assembly(self, assembly: Assembly) -> None:
         assert isinstance(assembly.handle, Path)
         assembly.handle.unlink(missing_ok=True)
+
+    async def damaged_chunks(self, upload: UploadRecord, assembly: Assembly) -> list[int]:
+        assert isinstance(assembly.handle, Path)
+        sizes = await self.stored_chunks(upload.file_id)
+        regions = [(sizes[index], chunk_id[:32]) for index, chunk_id in enumerate(upload.chunk_ids)]
+        return await asyncio.to_thread(self._damaged, assembly.handle, regions)
+
+    @staticmethod
+    def _damaged(path: Path, regions: list[tuple[int, str]]) -> list[int]:
+        """Indexes of the regions (size, expected MD5), one after the other from the start, that differ."""
+        damaged = []
+        with open(path, "rb") as handle:
+            for index, (size, md5) in enumerate(regions):
+                digest = hashlib.md5()
+                left = size
+                while left > 0 and (data := handle.read(min(left, COPY_BUFFER))):
+                    digest.update(data)
+                    left -= len(data)
+                if left or digest.hexdigest() != md5:
+                    damaged.append(index)
+        return damaged
+
+    async def drop_chunks(self, upload: UploadRecord, indexes: list[int]) -> None:
+        """Forget damaged chunks of an assembled upload, keeping the others.
+
+        The partial file is cut back to the first damaged chunk; the good chunks after it are copied out to
+        their chunk files first (and appended again by ``advance`` once the gap is filled). Crash-safe in
+        that order: chunk files, then the rows and the prefix's length in one transaction, then the cut (which
+        ``_open_tail`` would redo anyway). A crash before the transaction leaves the assembled upload as it
+        was, so the next assembly finds the same damage.
+        """
+        file_id = upload.file_id
+        if not indexes:
+            return
+        sizes = await self.stored_chunks(file_id)
+        first, drop = min(indexes), set(indexes)
+        start = sum(sizes[index] for index in range(first))
+        copies, offset = [], start
+        for index in range(first, len(upload.chunk_ids)):
+            if index not in drop:
+                copies.append((index, offset, sizes[index]))
+            offset += sizes[index]
+        target = self.partial / file_id
+        await asyncio.to_thread(self._copy_out, target, self.chunks / file_id, copies, self.fsync is Fsync.ALL)
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "DELETE FROM chunks WHERE file_id = ? AND idx = ?", [(file_id, index) for index in sorted(drop)]
+            )
+            self.db.execute(
+                "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?", (first, start, file_id)
+            )
+        stored = self._stored.get(file_id)
+        if stored is not None:
+            for index in drop:
+                stored.pop(index, None)
+        # A new prefix object: a background fsync of the old one finds it replaced and records nothing.
+        self._prefixes[file_id] = _Prefix(first, start, first, start)
+        os.truncate(target, start)
+        await self._prefix(upload)  # hash what is left, so the next chunk can be written in place again
+
+    @classmethod
+    def _copy_out(cls, source: Path, folder: Path, copies: list[tuple[int, int, int]], fsync: bool) -> None:
+        """Copy (index, offset, size) regions of ``source`` to the chunk files ``folder/<index>``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            for index, offset, size in copies:
+                path = folder / str(index)
+                cls._write_chunk_file(path, [os.pread(fd, size, offset)])
+                if fsync:
+                    _fsync_file(path)
+        finally:
+            os.close(fd)
 
     async def delete_upload(self, file_id: str) -> None:
         with self.db:

@@ -56,7 +56,7 @@ def test_a_chunk_request_failing_at_the_network_level_is_retried(
     assert len(posted) == len(chunk_ids_of_file(source)) + 1, "no other chunk was sent twice"
 
 
-def test_a_chunk_corrupted_in_flight_is_rejected_and_sent_again(
+def test_a_chunk_corrupted_in_flight_is_found_at_assembly_and_sent_again(
     uploader: UploaderPage, files: Callable[..., Path], net: Net
 ) -> None:
     source = files("damaged.bin", 4 * MiB, seed=21)
@@ -78,7 +78,7 @@ def test_a_chunk_corrupted_in_flight_is_rejected_and_sent_again(
     assert fetch_md5(link) == md5_of(source)
 
     assert corrupted, "the hook never ran"
-    assert net.chunk_answers.count(422) == 1, net.chunk_answers  # 422 CHUNK_MISMATCH for the damaged one
+    assert net.chunk_answers.count(422) == 1, net.chunk_answers  # 422 CHUNKS_DAMAGED naming it, for the last
     posted = net.posted(md5_of(source))
     assert posted.count(corrupted[0]) == 2, "the rejected chunk was sent again"
     assert len(posted) == len(chunk_ids_of_file(source)) + 1

@@ -177,14 +177,15 @@ async def test_the_memory_server_answers_like_the_real_one(
 
     script = [
         handshake_request(base, plan, name="x.bin"),
-        chunk(1, b"x" * 1000),  # corrupted: 422 CHUNK_MISMATCH
-        chunk(1),
+        chunk(1, b"x" * 1000),  # corrupted: taken, checked at assembly
         chunk(0, b"never handshaken", stranger),  # 404 UNKNOWN_UPLOAD
         chunk_request(base, plan.file_id, ids[0][:32] + "7", b"zz"),  # 409 UNKNOWN_CHUNK
         handshake_request(base, other),  # 409 CHUNK_LIST_CONFLICT
         chunk_request(base, "", ids[0], b"zz"),  # 403 MISSING_FILE_ID
         chunk(0),
-        chunk(2),  # the last one: [] and the file is assembled
+        chunk(2),  # the last one: 422 CHUNKS_DAMAGED, data [chunk 1's id], which is dropped
+        handshake_request(base, plan),  # [chunk 1's id]
+        chunk(1),  # [] and the file is assembled
         handshake_request(base, plan),  # the URL
         chunk(2),  # a late duplicate: []
     ]

@@ -152,19 +152,50 @@ async def test_empty_file(server: ServerProcess, http: aiohttp.ClientSession) ->
     assert other.data == f"{server.url}/upload/{p.file_id}.log"
 
 
-async def test_corrupted_chunk_is_refused_and_stays_needed(server: ServerProcess, http: aiohttp.ClientSession) -> None:
-    p = plan(os.urandom(2 * CHUNK))
+async def test_a_damaged_chunk_is_found_at_assembly_and_only_it_is_sent_again(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    """Chunks are checked against their ids only when the whole file's MD5 fails: then the damaged ones
+    are named and dropped, the others kept, and nothing is published."""
+    p = plan(os.urandom(3 * CHUNK + 5))
     client = SeedClient(http, server.url)
     await client.handshake(p)
-    damaged = bytearray(p.chunks[0])
+    damaged = bytearray(p.chunks[1])
     damaged[1000] ^= 0xFF
-    answer = await client.send_chunk(p, p.chunk_ids[0], bytes(damaged))
-    assert answer.status == 422
-    assert answer.body["code"] == 422 and answer.body["error"] == "CHUNK_MISMATCH"
-    assert "send it again" in answer.body["msg"]
-    assert (await client.handshake(p)).data == p.chunk_ids
-    assert await client.upload(p)
-    assert not any((server.data_dir / "tmp").iterdir())  # the refused bytes were not kept
+    assert (await client.send_chunk(p, p.chunk_ids[0])).status == 200
+    assert (await client.send_chunk(p, p.chunk_ids[1], bytes(damaged))).status == 200  # not checked yet
+    assert (await client.send_chunk(p, p.chunk_ids[2])).status == 200
+    last = await client.send_chunk(p, p.chunk_ids[3])
+    assert last.status == 422
+    assert last.body["code"] == 422 and last.body["error"] == "CHUNKS_DAMAGED"
+    assert last.body["data"] == [p.chunk_ids[1]]
+    assert "index 1" in last.body["msg"] and "handshake again" in last.body["msg"]
+    assert (await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin"))[0] == 404
+    assert (await client.handshake(p)).data == [p.chunk_ids[1]]
+    assert (await client.send_chunk(p, p.chunk_ids[1])).data == []
+    status, body = await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin")
+    assert status == 200 and hashlib.md5(body).hexdigest() == p.file_id
+    assert assembled_count(server, p.file_id) == 1
+    assert not any((server.data_dir / "tmp").iterdir())
+    assert server.errors_logged() == []
+
+
+async def test_chunks_that_match_their_ids_but_not_the_file_id_discard_the_upload(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    """Every chunk matches its id, the whole does not match fileId: the client's ids are wrong, not the
+    bytes; nothing can be kept."""
+    real = plan(os.urandom(2 * CHUNK))
+    other = plan(os.urandom(2 * CHUNK))
+    client = SeedClient(http, server.url)
+    ids = [real.chunk_ids[0], other.chunk_ids[1][:32] + "1"]
+    await client.post_json("/api/upload/handshake", {"fileId": real.file_id, "ext": ".bin", "chunkIds": ids})
+    form = lambda i, data: [("file", data), ("chunkId", ids[i]), ("fileId", real.file_id)]  # noqa: E731
+    assert (await client.post_form(form(0, real.chunks[0]))).status == 200
+    last = await client.post_form(form(1, other.chunks[1]))
+    assert last.status == 422 and last.body["error"] == "FILE_MISMATCH" and last.body["data"] is None
+    again = await client.post_json("/api/upload/handshake", {"fileId": real.file_id, "ext": ".bin", "chunkIds": ids})
+    assert again.data == ids  # started over
 
 
 async def test_file_id_that_lies_publishes_nothing(server: ServerProcess, http: aiohttp.ClientSession) -> None:

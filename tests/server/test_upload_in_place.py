@@ -2,8 +2,9 @@
 
 RFC 7578 fixes no order for a form's parts: our own client sends ``chunkId`` and ``fileId`` first, so the
 server can write a chunk that is the next one its file needs once, in place, hashing it for both checks on
-the way (the seed's client sends the file part first: its chunks go through a spool). Whatever the order, a
-refused or cut-off chunk leaves nothing behind, and the published file is always the right one.
+the way into the file's MD5 (the seed's client sends the file part first: its chunks go through a spool).
+Whatever the order, a refused or cut-off chunk leaves nothing behind, a damaged one is cut out of the file
+at assembly (keeping the good ones after it), and the published file is always the right one.
 """
 
 from __future__ import annotations
@@ -57,20 +58,51 @@ async def test_in_order_chunks_go_straight_into_the_file(server: ServerProcess, 
     assert server.errors_logged() == []
 
 
-async def test_refused_in_place_chunk_is_taken_back_out(server: ServerProcess, http: aiohttp.ClientSession) -> None:
-    p = plan(os.urandom(3 * CHUNK))
+def damage(data: bytes) -> bytes:
+    flipped = bytearray(data)
+    flipped[-1] ^= 0x01
+    return bytes(flipped)
+
+
+async def test_damaged_chunks_are_cut_out_and_the_good_ones_after_them_kept(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    p = plan(os.urandom(5 * CHUNK + 99))
     client = SeedClient(http, server.url)
     await client.handshake(p)
-    assert (await send_ids_first(client, p, p.chunk_ids[0])).status == 200
-    damaged = bytearray(p.chunks[1])
-    damaged[-1] ^= 0x01
-    answer = await send_ids_first(client, p, p.chunk_ids[1], bytes(damaged))
-    assert answer.status == 422 and answer.body["error"] == "CHUNK_MISMATCH"
+    bad = {1, 3}
+    for index, chunk_id in enumerate(p.chunk_ids[:-1]):
+        data = damage(p.chunks[index]) if index in bad else None
+        assert (await send_ids_first(client, p, chunk_id, data)).status == 200  # written in place, unchecked
+    assert partial_size(server, p.file_id) == 5 * CHUNK
+    last = await send_ids_first(client, p, p.chunk_ids[-1])
+    assert last.status == 422 and last.body["error"] == "CHUNKS_DAMAGED"
+    assert last.body["data"] == [p.chunk_ids[1], p.chunk_ids[3]]
+    # Cut back to the first damaged chunk; the good ones after it wait in their chunk files.
     assert partial_size(server, p.file_id) == CHUNK
-    assert (await client.handshake(p)).data == p.chunk_ids[1:]
-    for chunk_id in p.chunk_ids[1:]:
-        assert (await send_ids_first(client, p, chunk_id)).status == 200
+    assert chunk_files(server, p.file_id) == ["2", "4", "5"]
+    assert (await client.handshake(p)).data == [p.chunk_ids[1], p.chunk_ids[3]]
+    # Chunk 1 is the next one the file needs again: written in place, and 2 appended after it.
+    assert (await send_ids_first(client, p, p.chunk_ids[1])).data == [p.chunk_ids[3]]
+    assert (await send_ids_first(client, p, p.chunk_ids[3])).data == []
     assert await published_md5(client, p) == p.file_id
+    assert server.errors_logged() == []
+
+
+async def test_dropped_chunks_stay_dropped_across_a_kill(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    p = plan(os.urandom(4 * CHUNK))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    for index, chunk_id in enumerate(p.chunk_ids[:-1]):
+        data = damage(p.chunks[index]) if index == 2 else None
+        assert (await send_ids_first(client, p, chunk_id, data)).status == 200
+    assert (await send_ids_first(client, p, p.chunk_ids[-1])).body["error"] == "CHUNKS_DAMAGED"
+    server.restart(hard=True)
+    async with aiohttp.ClientSession() as fresh:
+        client = SeedClient(fresh, server.url)
+        assert (await client.handshake(p)).data == [p.chunk_ids[2]]
+        assert (await send_ids_first(client, p, p.chunk_ids[2])).data == []
+        assert await published_md5(client, p) == p.file_id
     assert server.errors_logged() == []
 
 

@@ -87,12 +87,12 @@ def test_success_envelopes() -> None:
 def test_error_answers_carry_the_servers_message_and_name() -> None:
     with pytest.raises(ServerError) as info:
         envelope_data(
-            HttpResponse(422, {"code": 422, "msg": "chunk 3: bad", "data": None, "error": "CHUNK_MISMATCH"})
+            HttpResponse(422, {"code": 422, "msg": "chunk 3: bad", "data": None, "error": "CHUNKS_DAMAGED"})
         )
     assert (info.value.status, info.value.msg, info.value.server_error) == (
         422,
         "chunk 3: bad",
-        "CHUNK_MISMATCH",
+        "CHUNKS_DAMAGED",
     )
     with pytest.raises(ServerError) as info:  # the seed's server: an error inside HTTP 200
         envelope_data(HttpResponse(200, {"code": 403, "msg": "请携带文件编号", "data": None}))

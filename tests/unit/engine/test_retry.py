@@ -17,7 +17,8 @@ from frontend.engine.retry import Action, RetryPolicy, classify
         (ServerError(503, "unavailable", "INTERNAL"), Action.RETRY),
         (ServerError(408, "timeout"), Action.RETRY),
         (ServerError(429, "too many", "TOO_MANY_UPLOADS"), Action.RETRY),
-        (ServerError(422, "bad bytes", "CHUNK_MISMATCH"), Action.RESEND_CHUNK),
+        (ServerError(422, "chunks 3, 7 do not match", "CHUNKS_DAMAGED"), Action.RESEND_DAMAGED),
+        (ServerError(422, "some other 422"), Action.FAIL),
         (ServerError(422, "assembled file differs", "FILE_MISMATCH"), Action.FAIL),
         (ServerError(404, "no upload", "UNKNOWN_UPLOAD"), Action.REHANDSHAKE),
         (ServerError(404, "not found", "NOT_FOUND"), Action.FAIL),
@@ -35,7 +36,7 @@ def test_classify(error: BaseException, action: Action) -> None:
 
 
 def test_server_error_codes_prefer_the_servers_name() -> None:
-    assert ServerError(422, "x", "CHUNK_MISMATCH").code == "CHUNK_MISMATCH"
+    assert ServerError(422, "x", "CHUNKS_DAMAGED").code == "CHUNKS_DAMAGED"
     assert ServerError(502, "x").code == "HTTP_502"
     assert TransportError().code == "NETWORK" and TransportError().msg == Err.NETWORK.message
 
