@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server import embed, page, served
-from server import downloads
+from server import downloads, embed, page, served
 from server.keys import SETTINGS, STORAGE, UPLOADS
 from server.middleware import cors_middleware, error_middleware
 from server.settings import Settings

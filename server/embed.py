@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from string import Template
@@ -65,7 +65,7 @@ class EmbedOptions:
     id: str = ""
     lang: str = "en"
     parallel: int = 3
-    accept: Accept = Accept()
+    accept: Accept = field(default_factory=Accept)
     max_size: int | None = None  # as the host asked (None: no limit of its own)
     multiple: bool = False
     label_choose: str | None = None

@@ -38,7 +38,9 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not _origin_allowed(request, origin):
         # Refused server-side too, so a disallowed page cannot even store data through a simple request. The
         # refusal itself is readable by that page (it grants nothing), so an embedded uploader can say why.
-        refusal = envelope.error(ApiError(E.ORIGIN_NOT_ALLOWED, f"origin {origin} is not allowed to use this server"))
+        refusal = envelope.error(
+            ApiError(E.ORIGIN_NOT_ALLOWED, f"origin {origin} is not allowed to use this server")
+        )
         refusal.headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
         return refusal
     permissive = "*" in request.app[SETTINGS].cors_origins
@@ -49,7 +51,9 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
         # A preflight: answer it here, whatever route it is for.
         headers |= {
             "Access-Control-Allow-Methods": ALLOWED_METHODS,
-            "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", ALLOWED_HEADERS),
+            "Access-Control-Allow-Headers": request.headers.get(
+                "Access-Control-Request-Headers", ALLOWED_HEADERS
+            ),
             "Access-Control-Max-Age": "600",
         }
         return web.Response(status=204, headers=headers)

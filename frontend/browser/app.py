@@ -248,7 +248,11 @@ class UploaderApp:
             self.clear()
         key = next(self._keys)
         refused = refusal(
-            source.name, str(js_file.type or ""), source.size, self.options.accept, self.options.max_size,
+            source.name,
+            str(js_file.type or ""),
+            source.size,
+            self.options.accept,
+            self.options.max_size,
             self.texts,
         )
         row = view.UploadRow(self._draw_row, key, source.name, source.size, self.texts, actions=not refused)

@@ -26,7 +26,6 @@ from frontend.browser.source import BlobSource
 from frontend.engine.errors import TransportError
 from frontend.engine.ports import FilePart, FileRange, FormBody, HttpRequest, HttpResponse, JsonBody
 
-
 # AbortSignal.timeout + AbortSignal.any (Chromium 116, Firefox 124, Safari 17.4): the timeout without a timer
 # on Python's event loop.
 _BROWSER_TIMEOUTS = hasattr(js.AbortSignal, "any") and hasattr(js.AbortSignal, "timeout")

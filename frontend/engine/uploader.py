@@ -463,7 +463,7 @@ class UploadController:
                 answer = await self._send_one(plan, chunk)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - every failure is classified (retry.classify), bugs included
                 self._in_flight.discard(cid)
                 self._failed(cid, exc, run)
             else:

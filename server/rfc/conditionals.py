@@ -180,8 +180,12 @@ def evaluate(method: str, pre: Preconditions, validators: Validators, *, has_ran
     # 5. "When the method is GET and both Range and If-Range are present, evaluate the If-Range precondition:
     #    if true and the Range is applicable to the selected representation, respond 206 (Partial Content);
     #    otherwise, ignore the Range header field and respond 200 (OK)"
-    if method == "GET" and has_range and pre.if_range is not None:
-        if not if_range_passes(pre.if_range, validators):
-            return Outcome.IGNORE_RANGE
+    if (
+        method == "GET"
+        and has_range
+        and pre.if_range is not None
+        and not if_range_passes(pre.if_range, validators)
+    ):
+        return Outcome.IGNORE_RANGE
     # 6. "Otherwise, perform the requested method and respond according to its success or failure."
     return Outcome.SERVE

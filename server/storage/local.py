@@ -54,8 +54,8 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 from pathlib import Path
+from types import MappingProxyType
 
 from server.settings import Fsync
 from server.storage.base import Assembly, ChunkSpool, FileName, StoredFile, UploadRecord
@@ -144,7 +144,7 @@ class _Prefix:
     size: int
     durable_chunks: int
     durable_size: int
-    digest: "hashlib._Hash | None" = None  # None until the durable part is hashed (after a restart)
+    digest: hashlib._Hash | None = None  # None until the durable part is hashed (after a restart)
     writer: object = None  # who owns the file's tail: a PrefixAppender, _BUSY, or nobody
     spilled: list[int] = field(default_factory=list)  # appended chunks whose chunk files are still on disk
     syncing: bool = False  # a background _make_durable runs
@@ -179,7 +179,7 @@ class MemorySpool:
     Read-only data (the network reads' ``bytes``) is kept by reference, not copied.
     """
 
-    def __init__(self, storage: "LocalStorage") -> None:
+    def __init__(self, storage: LocalStorage) -> None:
         self._storage = storage
         self.pieces: list[bytes | memoryview] | None = []
         self.size = 0
@@ -229,7 +229,7 @@ class PrefixAppender:
     another request, or the upload went away), later writes are dropped, and nothing is truncated.
     """
 
-    def __init__(self, storage: "LocalStorage", file_id: str, index: int, prefix: _Prefix, fd: int) -> None:
+    def __init__(self, storage: LocalStorage, file_id: str, index: int, prefix: _Prefix, fd: int) -> None:
         assert prefix.digest is not None
         self._storage = storage
         self.file_id = file_id
@@ -343,7 +343,9 @@ class LocalStorage:
         return StoredFile(file_id, row[0], row[1], self.files / file_id)
 
     async def get_name(self, file_id: str, ext: str) -> FileName | None:
-        row = self.db.execute("SELECT name FROM names WHERE file_id = ? AND ext = ?", (file_id, ext)).fetchone()
+        row = self.db.execute(
+            "SELECT name FROM names WHERE file_id = ? AND ext = ?", (file_id, ext)
+        ).fetchone()
         return None if row is None else FileName(file_id, ext, row[0])
 
     async def add_name(self, file_id: str, ext: str, name: str | None) -> None:
@@ -355,7 +357,8 @@ class LocalStorage:
 
     async def read_file(self, file: StoredFile, start: int, length: int) -> AsyncIterator[bytes]:
         assert file.path is not None
-        with open(file.path, "rb") as handle:
+        handle = await asyncio.to_thread(open, file.path, "rb")
+        with handle:
             handle.seek(start)
             while length > 0:
                 data = await asyncio.to_thread(handle.read, min(length, COPY_BUFFER))
@@ -393,7 +396,13 @@ class LocalStorage:
             self.db.execute(
                 "INSERT OR REPLACE INTO uploads (file_id, chunk_ids, size, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (record.file_id, ",".join(record.chunk_ids), record.size, record.created_at, record.updated_at),
+                (
+                    record.file_id,
+                    ",".join(record.chunk_ids),
+                    record.size,
+                    record.created_at,
+                    record.updated_at,
+                ),
             )
         self._forget(record.file_id)
         self._uploads[record.file_id] = record
@@ -501,7 +510,11 @@ class LocalStorage:
             # Another request stored the same chunk meanwhile: it counts; these bytes are not needed.
             await appender.discard()
             return index in stored
-        if self._prefixes.get(file_id) is not prefix or prefix.writer is not appender or prefix.chunks != index:
+        if (
+            self._prefixes.get(file_id) is not prefix
+            or prefix.writer is not appender
+            or prefix.chunks != index
+        ):
             await appender.discard()
             return False
         assert appender.offset - appender.start == size
@@ -597,11 +610,13 @@ class LocalStorage:
             self._prefixes[upload.file_id] = prefix
         if prefix.digest is None:
             # After a restart the running MD5 is gone: hash the durable prefix once, from the partial file.
-            prefix.digest = await asyncio.to_thread(self._hash_prefix, self.partial / upload.file_id, prefix.size)
+            prefix.digest = await asyncio.to_thread(
+                self._hash_prefix, self.partial / upload.file_id, prefix.size
+            )
         return prefix
 
     @staticmethod
-    def _hash_prefix(path: Path, size: int) -> "hashlib._Hash":
+    def _hash_prefix(path: Path, size: int) -> hashlib._Hash:
         digest = hashlib.md5()
         if size:
             with open(path, "rb") as handle:
@@ -748,14 +763,18 @@ class LocalStorage:
                 copies.append((index, offset, sizes[index]))
             offset += sizes[index]
         target = self.partial / file_id
-        await asyncio.to_thread(self._copy_out, target, self.chunks / file_id, copies, self.fsync is Fsync.ALL)
+        await asyncio.to_thread(
+            self._copy_out, target, self.chunks / file_id, copies, self.fsync is Fsync.ALL
+        )
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
-                "DELETE FROM chunks WHERE file_id = ? AND idx = ?", [(file_id, index) for index in sorted(drop)]
+                "DELETE FROM chunks WHERE file_id = ? AND idx = ?",
+                [(file_id, index) for index in sorted(drop)],
             )
             self.db.execute(
-                "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?", (first, start, file_id)
+                "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?",
+                (first, start, file_id),
             )
         stored = self._stored.get(file_id)
         if stored is not None:

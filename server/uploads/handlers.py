@@ -110,7 +110,9 @@ class _ChunkFormReader:
             value = self.fields[self._current]
             value += data
             if len(value) > MAX_FIELD_BYTES:
-                raise ApiError(E.BAD_FIELD, f"form field {self._current!r} is longer than {MAX_FIELD_BYTES} bytes")
+                raise ApiError(
+                    E.BAD_FIELD, f"form field {self._current!r} is longer than {MAX_FIELD_BYTES} bytes"
+                )
 
     def ids(self) -> tuple[str, ChunkId]:
         text = {}

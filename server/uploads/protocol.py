@@ -51,7 +51,9 @@ def parse_file_id(value: Any) -> str:
     if value is None or value == "":
         raise ApiError(E.MISSING_FILE_ID)
     if not isinstance(value, str) or not _FILE_ID.fullmatch(value):
-        raise ApiError(E.BAD_FILE_ID, f"fileId must be 32 hexadecimal digits (the file's MD5), got {_show(value)}")
+        raise ApiError(
+            E.BAD_FILE_ID, f"fileId must be 32 hexadecimal digits (the file's MD5), got {_show(value)}"
+        )
     return value.lower()
 
 
@@ -96,7 +98,7 @@ def parse_ext(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ApiError(E.BAD_EXT, f"ext must be a string such as \".jpg\", got {_type_name(value)}")
+        raise ApiError(E.BAD_EXT, f'ext must be a string such as ".jpg", got {_type_name(value)}')
     if value == "":
         return ""
     if len(value) > MAX_EXT_CHARS:
@@ -104,7 +106,9 @@ def parse_ext(value: Any) -> str:
     if not value.startswith("."):
         raise ApiError(E.BAD_EXT, f"ext must start with a dot, got {_show(value)}")
     if "/" in value or "\\" in value or ".." in value or _has_control(value):
-        raise ApiError(E.BAD_EXT, f"ext must not contain '/', '\\', '..' or control characters, got {_show(value)}")
+        raise ApiError(
+            E.BAD_EXT, f"ext must not contain '/', '\\', '..' or control characters, got {_show(value)}"
+        )
     return value
 
 
@@ -114,7 +118,13 @@ def parse_name(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise ApiError(E.BAD_NAME, f"name must be a string, got {_type_name(value)}")
-    if len(value) > MAX_NAME_CHARS or "/" in value or "\\" in value or _has_control(value) or value in {".", ".."}:
+    if (
+        len(value) > MAX_NAME_CHARS
+        or "/" in value
+        or "\\" in value
+        or _has_control(value)
+        or value in {".", ".."}
+    ):
         raise ApiError(
             E.BAD_NAME,
             f"name must be a plain file name of at most {MAX_NAME_CHARS} characters without '/', '\\' or "
@@ -128,7 +138,9 @@ def parse_size(value: Any, max_file_bytes: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ApiError(E.BAD_FIELD, f"size must be a non-negative integer number of bytes, got {_show(value)}")
+        raise ApiError(
+            E.BAD_FIELD, f"size must be a non-negative integer number of bytes, got {_show(value)}"
+        )
     if value > max_file_bytes:
         raise ApiError(
             E.FILE_TOO_LARGE, f"the file is {value} bytes; this server accepts at most {max_file_bytes} bytes"

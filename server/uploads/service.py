@@ -198,7 +198,9 @@ class UploadService:
         if upload is None:
             if await self.storage.get_file(file_id) is not None:
                 return None
-            raise ApiError(E.UNKNOWN_UPLOAD, f"no upload in progress for fileId {file_id}: send the handshake first")
+            raise ApiError(
+                E.UNKNOWN_UPLOAD, f"no upload in progress for fileId {file_id}: send the handshake first"
+            )
         if not _listed(upload, chunk):
             raise ApiError(E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {file_id}")
         return upload
@@ -207,10 +209,13 @@ class UploadService:
         total = size + sum(stored.values()) - stored.get(index, 0)  # C-speed: this runs for every chunk
         limit = self.settings.max_file_bytes
         if total > limit:
-            raise ApiError(E.FILE_TOO_LARGE, f"the chunks add up to more than {limit} bytes, the most accepted")
+            raise ApiError(
+                E.FILE_TOO_LARGE, f"the chunks add up to more than {limit} bytes, the most accepted"
+            )
         if upload.size is not None and total > upload.size:
             raise ApiError(
-                E.FILE_TOO_LARGE, f"the chunks add up to more than the {upload.size} bytes the handshake declared"
+                E.FILE_TOO_LARGE,
+                f"the chunks add up to more than the {upload.size} bytes the handshake declared",
             )
 
     async def _assemble(self, upload: UploadRecord) -> StoredFile:
@@ -223,7 +228,9 @@ class UploadService:
             damaged = await self.storage.damaged_chunks(upload, assembly)
             if damaged:  # the chunks were damaged on the way (or lied about): only they are needed again
                 await self.storage.drop_chunks(upload, damaged)
-                shown = ", ".join(str(index) for index in damaged[:10]) + (", ..." if len(damaged) > 10 else "")
+                shown = ", ".join(str(index) for index in damaged[:10]) + (
+                    ", ..." if len(damaged) > 10 else ""
+                )
                 raise ApiError(
                     E.CHUNKS_DAMAGED,
                     f"{problem}: {len(damaged)} chunk(s) do not match their chunkId (index {shown}); they were "
@@ -231,7 +238,9 @@ class UploadService:
                     [upload.chunk_ids[index] for index in damaged],
                 )
         elif upload.size is not None and assembly.size != upload.size:
-            problem = f"the assembled file has {assembly.size} bytes, not the {upload.size} the handshake declared"
+            problem = (
+                f"the assembled file has {assembly.size} bytes, not the {upload.size} the handshake declared"
+            )
         if problem is not None:
             await self.storage.discard_assembly(assembly)
             await self.storage.delete_upload(upload.file_id)

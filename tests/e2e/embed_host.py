@@ -13,8 +13,7 @@ from __future__ import annotations
 import http.server
 import threading
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from playwright.sync_api import FrameLocator, Page
 
@@ -68,7 +67,7 @@ class HostServer:
         self.pages = pages
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 body = pages.get(self.path.split("?", 1)[0])
                 data = (body or "not found").encode()
                 self.send_response(200 if body is not None else 404)
@@ -95,10 +94,10 @@ class HostServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> HostServer:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

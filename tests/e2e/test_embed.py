@@ -89,8 +89,10 @@ def test_two_uploaders_on_one_page_work_independently(
         [
             snippet(server.url, f'id="zh" {DOCUMENTED}'),
             "<style>#en { --ru-accent: #c2185b; --ru-radius: 4px; }</style>",
-            f'<resumable-uploader id="en" lang="en" accept=".bin,.dat" max-size="{3 * MiB}">'
-            "</resumable-uploader>",
+            (
+                f'<resumable-uploader id="en" lang="en" accept=".bin,.dat" max-size="{3 * MiB}">'
+                "</resumable-uploader>"
+            ),
         ]
     )
     url = host_server.add("/two", host_page(body, "Two uploaders"))

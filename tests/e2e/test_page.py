@@ -30,9 +30,7 @@ def test_page_loads_offline_and_python_becomes_ready(page: Page, server: ServerP
     expect(page.locator("#python-status")).to_contain_text("Ready")
     assert page.evaluate("crossOriginIsolated") is True
     assert any(url.endswith("/vendor/pyodide/pyodide.asm.wasm") for url in requested)
-    assert all(url.startswith(server.url) or url.startswith(("data:", "blob:")) for url in requested), (
-        requested
-    )
+    assert all(url.startswith((server.url, "data:", "blob:")) for url in requested), requested
     assert net.offsite == []
 
 

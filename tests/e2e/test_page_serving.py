@@ -105,7 +105,7 @@ def test_the_module_by_module_config_uses_the_local_pyodide_and_lists_every_modu
     server: ServerProcess,
 ) -> None:
     """``/pyscript.json``: every module listed on its own (the benchmark's bare Pyodide worker reads it)."""
-    status, headers, body = get(server.url + "/pyscript.json")
+    status, _headers, body = get(server.url + "/pyscript.json")
     assert status == 200
     config = json.loads(body)
     assert config["interpreter"] == "/vendor/pyodide/pyodide.mjs"

@@ -34,7 +34,7 @@ SEED_API = "http://localhost:8000"
 
 
 class _SeedPage(SimpleHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = FILES.get(self.path)
         if path is None:
             self.send_error(404)
@@ -102,7 +102,10 @@ def test_seed_client_uploads_pauses_resumes_and_gets_instant_upload(
     page.set_input_files("#file", str(source))
     expect(control).to_have_text("开始上传")  # hashed, handshake answered with the chunks needed
     answered: list[str] = []
-    page.on("response", lambda response: answered.append(response.url) if response.url.endswith("/api/upload") else None)
+    page.on(
+        "response",
+        lambda response: answered.append(response.url) if response.url.endswith("/api/upload") else None,
+    )
     control.click()
     expect(page.locator(".progress span")).not_to_have_text("0%")
     control.click()  # pause: the seed stops after the chunk in flight

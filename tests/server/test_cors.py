@@ -14,7 +14,11 @@ PAGE = "http://localhost:5500"  # e.g. the seed's page opened with a live-server
 
 
 async def test_permissive_default(server: ServerProcess, http: aiohttp.ClientSession) -> None:
-    preflight = {"Origin": PAGE, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    preflight = {
+        "Origin": PAGE,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
     async with http.options(f"{server.url}/api/upload/handshake", headers=preflight) as resp:
         assert resp.status == 204
         assert resp.headers["Access-Control-Allow-Origin"] == "*"
@@ -40,14 +44,18 @@ async def test_allow_list(make_server: Any, http: aiohttp.ClientSession) -> None
         assert "Origin" in resp.headers["Vary"]
     for method in ("POST", "OPTIONS"):
         headers = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
-        async with http.request(method, f"{server.url}/api/upload/handshake", json=body, headers=headers) as resp:
+        async with http.request(
+            method, f"{server.url}/api/upload/handshake", json=body, headers=headers
+        ) as resp:
             answer = await resp.json()
             assert resp.status == 403 and answer["error"] == "ORIGIN_NOT_ALLOWED"
             assert "https://evil.example" in answer["msg"]
             # The refused page may read why (nothing else): an embedded uploader shows the reason.
             assert resp.headers["Access-Control-Allow-Origin"] == "https://evil.example"
     # Same-origin requests (which also send Origin on POST) are always allowed.
-    async with http.post(f"{server.url}/api/upload/handshake", json=body, headers={"Origin": server.url}) as resp:
+    async with http.post(
+        f"{server.url}/api/upload/handshake", json=body, headers={"Origin": server.url}
+    ) as resp:
         assert resp.status == 200
     # Without Origin (curl, the seed's server-to-server use) nothing changes.
     assert (await SeedClient(http, server.url).handshake(p, ".txt")).status == 200

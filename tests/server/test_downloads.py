@@ -156,7 +156,9 @@ async def test_head_answers_what_get_would(
         assert (head_status, without_date(head_headers)) == (get_status, without_date(get_headers))
 
 
-async def test_head_with_range_answers_what_get_would(srv: ServerProcess, http: aiohttp.ClientSession) -> None:
+async def test_head_with_range_answers_what_get_would(
+    srv: ServerProcess, http: aiohttp.ClientSession
+) -> None:
     # Section 9.3.2: "The server SHOULD send the same header fields in response to a HEAD request as it would
     # have sent if the request method had been GET" -- 206 and 416 included, without a body.
     for value in ("bytes=0-9", "bytes=0-0,-1", f"bytes={SIZE}-", "bytes=junk"):

@@ -74,7 +74,7 @@ def start_and_kill(cmd: list[str], written: Callable[[], int], cwd: Path) -> Non
 
 
 def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, (cmd, result.returncode, result.stdout, result.stderr)
     return result
 

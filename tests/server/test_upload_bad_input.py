@@ -56,7 +56,9 @@ HANDSHAKE_CASES: list[tuple[str, Any, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "status", "error"), HANDSHAKE_CASES, ids=[c[0] for c in HANDSHAKE_CASES])
+@pytest.mark.parametrize(
+    ("case", "body", "status", "error"), HANDSHAKE_CASES, ids=[c[0] for c in HANDSHAKE_CASES]
+)
 async def test_bad_handshake(
     shared_server: ServerProcess, http: aiohttp.ClientSession, case: str, body: Any, status: int, error: str
 ) -> None:
@@ -67,7 +69,9 @@ async def test_bad_handshake(
     assert server.errors_logged() == []
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe", b"[" * 100000 + b"]" * 100000, b'{"fileId": NaN'])
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b"", b"\xff\xfe", b"[" * 100000 + b"]" * 100000, b'{"fileId": NaN']
+)
 async def test_malformed_json(shared_server: ServerProcess, http: aiohttp.ClientSession, raw: bytes) -> None:
     server = shared_server
     answer = await SeedClient(http, server.url).post_json("/api/upload/handshake", raw=raw)
@@ -75,7 +79,9 @@ async def test_malformed_json(shared_server: ServerProcess, http: aiohttp.Client
     assert server.errors_logged() == []
 
 
-async def test_nothing_written_outside_the_data_dir(server: ServerProcess, http: aiohttp.ClientSession, tmp_path: Path) -> None:
+async def test_nothing_written_outside_the_data_dir(
+    server: ServerProcess, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     client = SeedClient(http, server.url)
     for ext in ("/../../escape", "/../x", "\\..\\x", ".x/../../y"):
         await client.post_json("/api/upload/handshake", handshake(ext=ext))
@@ -83,7 +89,11 @@ async def test_nothing_written_outside_the_data_dir(server: ServerProcess, http:
 
 
 def form(p: Any, **parts: Any) -> list[tuple[str, bytes | str]]:
-    fields: list[tuple[str, bytes | str]] = [("file", p.chunks[0]), ("chunkId", p.chunk_ids[0]), ("fileId", p.file_id)]
+    fields: list[tuple[str, bytes | str]] = [
+        ("file", p.chunks[0]),
+        ("chunkId", p.chunk_ids[0]),
+        ("fileId", p.file_id),
+    ]
     out = []
     for name, value in fields:
         if name in parts:
@@ -112,7 +122,11 @@ async def test_bad_chunk_forms(server: ServerProcess, http: aiohttp.ClientSessio
     ]
     for case, fields, status, error in cases:
         answer = await client.post_form(fields)
-        assert (answer.status, answer.body.get("code"), answer.body.get("error")) == (status, status, error), case
+        assert (answer.status, answer.body.get("code"), answer.body.get("error")) == (
+            status,
+            status,
+            error,
+        ), case
         assert answer.body["msg"], case
     assert (await client.handshake(p)).data == p.chunk_ids  # nothing was stored
     assert not any((server.data_dir / "tmp").iterdir())
@@ -125,7 +139,10 @@ async def test_bad_chunk_forms(server: ServerProcess, http: aiohttp.ClientSessio
         ("application/json", b'{"fileId": "x"}'),
         ("multipart/form-data", b"--x\r\n\r\n"),  # no boundary parameter
         ("multipart/form-data; boundary=abc", b"garbage without any boundary"),
-        ("multipart/form-data; boundary=abc", b"--abc\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc"),
+        (
+            "multipart/form-data; boundary=abc",
+            b'--abc\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc',
+        ),
         ("application/x-www-form-urlencoded", b"fileId=abc&chunkId=def"),
     ],
 )
@@ -133,13 +150,17 @@ async def test_malformed_forms(
     shared_server: ServerProcess, http: aiohttp.ClientSession, content_type: str, body: bytes
 ) -> None:
     server = shared_server
-    async with http.post(f"{server.url}/api/upload", data=body, headers={"content-type": content_type}) as resp:
+    async with http.post(
+        f"{server.url}/api/upload", data=body, headers={"content-type": content_type}
+    ) as resp:
         answer = await resp.json(content_type=None)
     assert 400 <= resp.status < 500 and answer["code"] == resp.status and answer["msg"], answer
     assert server.errors_logged() == []
 
 
-async def test_unknown_routes_and_methods_keep_the_envelope(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+async def test_unknown_routes_and_methods_keep_the_envelope(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
     async with http.get(f"{server.url}/api/upload/handshake") as resp:
         assert resp.status == 405 and (await resp.json())["error"] == "METHOD_NOT_ALLOWED"
     async with http.get(f"{server.url}/api/nothing") as resp:
@@ -161,13 +182,17 @@ async def test_chunk_over_the_limit(make_server: Any, http: aiohttp.ClientSessio
         for i in range(0, len(body), 700):
             yield body[i : i + 700]
 
-    async with http.post(f"{server.url}/api/upload", data=stream(), headers={"content-type": content_type}) as resp:
+    async with http.post(
+        f"{server.url}/api/upload", data=stream(), headers={"content-type": content_type}
+    ) as resp:
         assert resp.status == 413 and (await resp.json())["error"] == "CHUNK_TOO_LARGE"
     assert (await client.handshake(p)).data == p.chunk_ids
     assert server.errors_logged() == []
 
 
-async def test_file_limit_at_handshake_and_as_chunks_arrive(make_server: Any, http: aiohttp.ClientSession) -> None:
+async def test_file_limit_at_handshake_and_as_chunks_arrive(
+    make_server: Any, http: aiohttp.ClientSession
+) -> None:
     server = make_server("--max-file-bytes", str(CHUNK + 100))
     client = SeedClient(http, server.url)
     p = plan(os.urandom(CHUNK + 200))
@@ -207,7 +232,9 @@ async def test_too_many_uploads_in_progress(make_server: Any, http: aiohttp.Clie
     assert (await client.handshake(c)).status == 200
 
 
-async def test_oversized_header_is_a_quiet_400(shared_server: ServerProcess, http: aiohttp.ClientSession) -> None:
+async def test_oversized_header_is_a_quiet_400(
+    shared_server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
     ranges = ",".join(f"{i}-{i}" for i in range(0, 4000, 2))
     async with http.get(f"{shared_server.url}/download/x", headers={"Range": f"bytes={ranges}"}) as resp:
         assert resp.status == 400

@@ -37,7 +37,9 @@ async def test_seed_flow_then_instant_upload(server: ServerProcess, http: aiohtt
     assert server.errors_logged() == []
 
 
-async def test_same_content_under_another_extension(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+async def test_same_content_under_another_extension(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
     p = plan(os.urandom(1000))
     client = SeedClient(http, server.url)
     await client.upload(p, ".txt")
@@ -87,7 +89,9 @@ async def test_fields_before_file_part(server: ServerProcess, http: aiohttp.Clie
     p = plan(os.urandom(300))
     client = SeedClient(http, server.url)
     await client.handshake(p)
-    answer = await client.post_form([("fileId", p.file_id), ("chunkId", p.chunk_ids[0]), ("file", p.chunks[0])])
+    answer = await client.post_form(
+        [("fileId", p.file_id), ("chunkId", p.chunk_ids[0]), ("file", p.chunks[0])]
+    )
     assert answer.body["data"] == []
 
 
@@ -95,7 +99,9 @@ async def test_parallel_chunks(server: ServerProcess, http: aiohttp.ClientSessio
     p = plan(os.urandom(12 * CHUNK + 5))
     client = SeedClient(http, server.url)
     await client.handshake(p)
-    answers = await asyncio.gather(*(client.send_chunk(p, c) for c in random.sample(p.chunk_ids, len(p.chunk_ids))))
+    answers = await asyncio.gather(
+        *(client.send_chunk(p, c) for c in random.sample(p.chunk_ids, len(p.chunk_ids)))
+    )
     assert all(a.status == 200 for a in answers), [a.body for a in answers]
     assert sum(a.data == [] for a in answers) >= 1  # whoever stored the last chunk saw the assembly
     body = (await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin"))[1]
@@ -148,7 +154,9 @@ async def test_empty_file(server: ServerProcess, http: aiohttp.ClientSession) ->
     url = await client.upload(p, ".txt")
     assert await client.get_bytes(url) == (200, b"")
     # A client that sends no chunk ids at all gets the URL at once.
-    other = await client.post_json("/api/upload/handshake", {"fileId": p.file_id, "ext": ".log", "chunkIds": []})
+    other = await client.post_json(
+        "/api/upload/handshake", {"fileId": p.file_id, "ext": ".log", "chunkIds": []}
+    )
     assert other.data == f"{server.url}/upload/{p.file_id}.log"
 
 
@@ -190,20 +198,26 @@ async def test_chunks_that_match_their_ids_but_not_the_file_id_discard_the_uploa
     client = SeedClient(http, server.url)
     ids = [real.chunk_ids[0], other.chunk_ids[1][:32] + "1"]
     await client.post_json("/api/upload/handshake", {"fileId": real.file_id, "ext": ".bin", "chunkIds": ids})
-    form = lambda i, data: [("file", data), ("chunkId", ids[i]), ("fileId", real.file_id)]  # noqa: E731
+    form = lambda i, data: [("file", data), ("chunkId", ids[i]), ("fileId", real.file_id)]
     assert (await client.post_form(form(0, real.chunks[0]))).status == 200
     last = await client.post_form(form(1, other.chunks[1]))
     assert last.status == 422 and last.body["error"] == "FILE_MISMATCH" and last.body["data"] is None
-    again = await client.post_json("/api/upload/handshake", {"fileId": real.file_id, "ext": ".bin", "chunkIds": ids})
+    again = await client.post_json(
+        "/api/upload/handshake", {"fileId": real.file_id, "ext": ".bin", "chunkIds": ids}
+    )
     assert again.data == ids  # started over
 
 
-async def test_file_id_that_lies_publishes_nothing(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+async def test_file_id_that_lies_publishes_nothing(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
     real = plan(os.urandom(CHUNK + 10))
     fake_id = hashlib.md5(b"something else").hexdigest()
     client = SeedClient(http, server.url)
-    await client.post_json("/api/upload/handshake", {"fileId": fake_id, "ext": ".bin", "chunkIds": real.chunk_ids})
-    form = lambda i: [("file", real.chunks[i]), ("chunkId", real.chunk_ids[i]), ("fileId", fake_id)]  # noqa: E731
+    await client.post_json(
+        "/api/upload/handshake", {"fileId": fake_id, "ext": ".bin", "chunkIds": real.chunk_ids}
+    )
+    form = lambda i: [("file", real.chunks[i]), ("chunkId", real.chunk_ids[i]), ("fileId", fake_id)]
     assert (await client.post_form(form(0))).status == 200
     last = await client.post_form(form(1))
     assert last.status == 422 and last.body["error"] == "FILE_MISMATCH"
@@ -223,7 +237,9 @@ async def test_declared_size_is_checked(server: ServerProcess, http: aiohttp.Cli
     assert answer.status == 413 and "4000" in answer.body["msg"]
 
 
-async def test_another_chunk_list_for_a_started_upload(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+async def test_another_chunk_list_for_a_started_upload(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
     data = os.urandom(3 * CHUNK)
     big, small = plan(data), plan(data, chunk_size=CHUNK // 2)
     client = SeedClient(http, server.url)

@@ -42,7 +42,9 @@ async def published_md5(client: SeedClient, p: Planned) -> str:
     return hashlib.md5(body).hexdigest()
 
 
-async def test_in_order_chunks_go_straight_into_the_file(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+async def test_in_order_chunks_go_straight_into_the_file(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
     p = plan(os.urandom(3 * CHUNK + 777))
     client = SeedClient(http, server.url)
     await client.handshake(p)
@@ -89,7 +91,9 @@ async def test_damaged_chunks_are_cut_out_and_the_good_ones_after_them_kept(
     assert server.errors_logged() == []
 
 
-async def test_dropped_chunks_stay_dropped_across_a_kill(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+async def test_dropped_chunks_stay_dropped_across_a_kill(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
     p = plan(os.urandom(4 * CHUNK))
     client = SeedClient(http, server.url)
     await client.handshake(p)
@@ -106,7 +110,9 @@ async def test_dropped_chunks_stay_dropped_across_a_kill(server: ServerProcess, 
     assert server.errors_logged() == []
 
 
-async def test_in_place_chunk_over_the_declared_size(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+async def test_in_place_chunk_over_the_declared_size(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
     p = plan(os.urandom(2 * CHUNK))
     client = SeedClient(http, server.url)
     await client.handshake(p, size=2 * CHUNK - 1)

@@ -29,8 +29,19 @@ class ServerProcess:
 
     def start(self, port: int = 0, timeout: float = 30.0) -> str:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
-        cmd = [sys.executable, "-m", "server", "--port", str(port), "--data-dir", str(self.data_dir), *self.flags]
-        self._proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "server",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.flags,
+        ]
+        self._proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
         ready = threading.Event()
         proc = self._proc
 

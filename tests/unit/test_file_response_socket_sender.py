@@ -106,7 +106,7 @@ async def test_a_file_shorter_than_planned_raises(
 
 
 async def test_a_source_sendfile_cannot_read_sends_nothing_and_says_so(
-    pair: tuple[socket.socket, socket.socket]
+    pair: tuple[socket.socket, socket.socket],
 ) -> None:
     """``run`` answers False (the caller then reads the file itself) only when not a byte was sent."""
     sender, reader = pair

@@ -18,20 +18,36 @@ def test_defaults() -> None:
     assert s.fsync is Fsync.FILES
 
 
-@pytest.mark.parametrize(("text", "mode"), [("all", Fsync.ALL), ("true", Fsync.ALL), ("FILES", Fsync.FILES), ("none", Fsync.NONE), ("false", Fsync.NONE)])
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [
+        ("all", Fsync.ALL),
+        ("true", Fsync.ALL),
+        ("FILES", Fsync.FILES),
+        ("none", Fsync.NONE),
+        ("false", Fsync.NONE),
+    ],
+)
 def test_fsync_modes(text: str, mode: Fsync) -> None:
     assert parse_settings(["--fsync", text], environ={}).fsync is mode
 
 
 def test_environment_then_flags() -> None:
-    env = {"RT_PORT": "9000", "RT_MAX_CHUNK_BYTES": str(2 * MiB), "RT_FSYNC": "off", "RT_CORS_ORIGINS": "https://a.example/, https://b.example"}
+    env = {
+        "RT_PORT": "9000",
+        "RT_MAX_CHUNK_BYTES": str(2 * MiB),
+        "RT_FSYNC": "off",
+        "RT_CORS_ORIGINS": "https://a.example/, https://b.example",
+    }
     s = parse_settings([], environ=env)
     assert (s.port, s.max_chunk_bytes, s.fsync) == (9000, 2 * MiB, Fsync.NONE)
     assert s.cors_origins == ("https://a.example", "https://b.example")
     assert parse_settings(["--port", "9100"], environ=env).port == 9100
 
 
-@pytest.mark.parametrize("argv", [["--max-chunk-bytes", "0"], ["--fsync", "maybe"], ["--upload-ttl-seconds", "-1"]])
+@pytest.mark.parametrize(
+    "argv", [["--max-chunk-bytes", "0"], ["--fsync", "maybe"], ["--upload-ttl-seconds", "-1"]]
+)
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         parse_settings(argv, environ={})

@@ -29,7 +29,9 @@ def parse(body: bytes, boundary: bytes, piece: int) -> tuple[list[tuple[str, boo
 @pytest.mark.parametrize("piece", [1, 7, 4096, 1 << 20])
 def test_parts_in_order_whatever_the_cuts(piece: int) -> None:
     chunk = os.urandom(20_000) + b"\r\n--not-the-boundary\r\n"
-    body, content_type = form_body([("file", chunk), ("chunkId", "abc0"), ("fileId", "f" * 32)], boundary="XyZ")
+    body, content_type = form_body(
+        [("file", chunk), ("chunkId", "abc0"), ("fileId", "f" * 32)], boundary="XyZ"
+    )
     parts, parser = parse(body, boundary_of(content_type), piece)
     assert parts == [("file", True, chunk), ("chunkId", False, b"abc0"), ("fileId", False, b"f" * 32)]
     parser.close()
@@ -45,8 +47,13 @@ def test_truncated_body_is_incomplete() -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "multipart/form-data", "multipart/form-data; boundary=", "multipart/mixed; boundary=a",
-     "multipart/form-data; boundary=" + "x" * 71],
+    [
+        "application/json",
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "multipart/mixed; boundary=a",
+        "multipart/form-data; boundary=" + "x" * 71,
+    ],
 )
 def test_bad_content_types(content_type: str) -> None:
     with pytest.raises(ApiError) as info:

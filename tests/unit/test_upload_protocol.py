@@ -72,7 +72,8 @@ class TestExt:
         assert p.parse_ext(None) == ""
 
     @pytest.mark.parametrize(
-        "ext", ["jpg", "./x", ".a/b", ".a\\b", "..", ".x..y", ".a\x00", ".a\nb", ".\u202ejpg", "." + "x" * 16, 5]
+        "ext",
+        ["jpg", "./x", ".a/b", ".a\\b", "..", ".x..y", ".a\x00", ".a\nb", ".\u202ejpg", "." + "x" * 16, 5],
     )
     def test_rejected(self, ext: object) -> None:
         assert kind_of(p.parse_ext, ext) is E.BAD_EXT
@@ -98,7 +99,14 @@ class TestNameAndSize:
 class TestHandshake:
     def test_unknown_fields_ignored(self) -> None:
         hs = p.parse_handshake(
-            {"fileId": MD5_A, "ext": ".txt", "chunkIds": [MD5_A + "0"], "extra": {"x": 1}, "name": "a.txt", "size": 1},
+            {
+                "fileId": MD5_A,
+                "ext": ".txt",
+                "chunkIds": [MD5_A + "0"],
+                "extra": {"x": 1},
+                "name": "a.txt",
+                "size": 1,
+            },
             max_chunks=10,
             max_file_bytes=100,
         )
@@ -111,7 +119,9 @@ class TestHandshake:
         assert kind_of(p.parse_handshake, {"fileId": MD5_A}, max_chunks=1, max_file_bytes=1) is E.BAD_FIELD
 
     def test_missing_file_id_first(self) -> None:
-        assert kind_of(p.parse_handshake, {"chunkIds": 3}, max_chunks=1, max_file_bytes=1) is E.MISSING_FILE_ID
+        assert (
+            kind_of(p.parse_handshake, {"chunkIds": 3}, max_chunks=1, max_file_bytes=1) is E.MISSING_FILE_ID
+        )
 
 
 class TestUploadPath:
@@ -119,6 +129,6 @@ class TestUploadPath:
         assert p.split_upload_path(MD5_A + ".jpg") == (MD5_A, ".jpg")
         assert p.split_upload_path(MD5_A.upper()) == (MD5_A, "")
 
-    @pytest.mark.parametrize("tail", ["", "x.jpg", MD5_A[:31], MD5_A + "jpg", MD5_A + "/../x", MD5_A + ".." ])
+    @pytest.mark.parametrize("tail", ["", "x.jpg", MD5_A[:31], MD5_A + "jpg", MD5_A + "/../x", MD5_A + ".."])
     def test_not_an_upload(self, tail: str) -> None:
         assert p.split_upload_path(tail) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -90,7 +91,8 @@ async def test_ids_equal_npm_spark_md5_running_the_seeds_loop(tmp_path: Path) ->
         path = tmp_path / f"f{i}.bin"
         path.write_bytes(data)
         paths.append(str(path))
-    out = subprocess.run(
+    out = await asyncio.to_thread(
+        subprocess.run,
         [NODE, str(SPARK_SCRIPT), str(CHUNK_SIZE), *paths],
         capture_output=True,
         text=True,

@@ -11,9 +11,8 @@ import pytest
 
 from frontend.engine import UploadConfig, UploadController, UploadSnapshot, UploadState
 from frontend.engine.chunking import ChunkPlan
-from frontend.engine.errors import Err, IllegalTransition
+from frontend.engine.errors import EngineError, Err, IllegalTransition
 from frontend.engine.memory import BytesSource, Fault, MemoryServer, MemoryTransport, StreamingBytesSource
-from frontend.engine.errors import EngineError
 from frontend.engine.ports import FilePart, FileRange, FormBody, JsonBody
 from frontend.engine.protocol import HANDSHAKE_PATH, UPLOAD_PATH
 from frontend.engine.retry import RetryPolicy
@@ -625,7 +624,7 @@ async def test_an_unreadable_file_fails_with_read_failed_and_can_be_retried() ->
 
 async def test_a_listener_that_raises_does_not_break_the_upload() -> None:
     data = data_of(2 * CHUNK)
-    ctl, transport, _ = make(data)
+    ctl, _, _ = make(data)
 
     def bad(_: UploadSnapshot) -> None:
         raise RuntimeError("view bug")
