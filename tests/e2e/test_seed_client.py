@@ -59,10 +59,24 @@ def seed_page_url() -> Iterator[str]:
     httpd.shutdown()
 
 
+def damage_second_chunk(api_calls: list[str], body: bytes | None) -> bytes | None:
+    """The second chunk's form with one byte of the chunk flipped (the seed sends the file part first);
+    None for every other request."""
+    if api_calls.count("/api/upload") != 2 or body is None:
+        return None
+    flipped = bytearray(body)
+    flipped[flipped.index(b"\r\n\r\n", flipped.index(b'name="file"')) + 4 + 1000] ^= 0xFF
+    return bytes(flipped)
+
+
 @pytest.fixture
-def seed_page(server: ServerProcess, seed_page_url: str) -> Iterator[tuple[Page, list[str]]]:
-    """The seed's page, its API calls routed to our server; yields the page and the API requests seen."""
+def seed_page(
+    server: ServerProcess, seed_page_url: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[Page, list[str]]]:
+    """The seed's page, its API calls routed to our server; yields the page and the API requests seen. A test
+    marked ``damage_second_chunk`` gets the second chunk damaged on the way."""
     api_calls: list[str] = []
+    damage = request.node.get_closest_marker("damage_second_chunk") is not None
     with sync_playwright() as pw:
         browser = pw.chromium.launch(**chromium_launch_kwargs())
         context = browser.new_context()
@@ -71,6 +85,10 @@ def seed_page(server: ServerProcess, seed_page_url: str) -> Iterator[tuple[Page,
             url = route.request.url
             if url.startswith(SEED_API):
                 api_calls.append(url.removeprefix(SEED_API))
+                damaged = damage_second_chunk(api_calls, route.request.post_data_buffer) if damage else None
+                if damaged is not None:
+                    route.continue_(url=server.url + url.removeprefix(SEED_API), post_data=damaged)
+                    return
                 route.continue_(url=server.url + url.removeprefix(SEED_API))
             elif is_local(url):
                 route.continue_()
@@ -128,3 +146,24 @@ def test_seed_client_uploads_pauses_resumes_and_gets_instant_upload(
     expect(link).to_have_text(f"{server.url}/upload/{file_id}.jpg")
     assert calls.count("/api/upload") == 6
     assert calls.count("/api/upload/handshake") == 2
+
+
+@pytest.mark.damage_second_chunk
+def test_seed_client_resends_a_chunk_damaged_on_the_way(
+    seed_page: tuple[Page, list[str]], server: ServerProcess, tmp_path: Path
+) -> None:
+    """The server checks the assembled file, finds the damaged chunk and answers ``422 CHUNKS_DAMAGED`` with
+    its id in ``data``: the seed's client takes ``data`` as the chunks still needed, so it sends that one
+    again, unchanged, and finishes."""
+    page, calls = seed_page
+    source = tmp_path / "damaged.bin"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 99))
+    file_id = hashlib.md5(source.read_bytes()).hexdigest()
+    page.set_input_files("#file", str(source))
+    control = page.locator(".btn.control")
+    expect(control).to_have_text("开始上传")
+    control.click()
+    expect(page.locator("#link a")).to_have_text(f"{SEED_API}/upload/{file_id}.bin", timeout=60_000)
+    assert stored_md5(server, file_id) == file_id
+    assert calls.count("/api/upload") == 4 + 1  # every chunk once, the damaged one twice
+    assert server.errors_logged() == []
