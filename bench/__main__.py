@@ -3,7 +3,10 @@
 Benchmarks are found by themselves: every module of this package that defines ``BENCHMARK`` (a
 ``bench.model.Benchmark``). Results go to ``bench-results/<timestamp>.json``; a full run (not ``--quick``, not
 ``--profile``) also rewrites the benchmarks' tables in ``docs/benchmarks.md`` (``--docs``/``--no-docs`` to
-choose). The exit status is 1 when a benchmark failed.
+choose). ``--drop-caches`` empties the kernel's page cache before each benchmark (root only): measured, a
+page cache filled by the benchmarks before made the same code up to 1.7x slower in some cases (writes and
+``sendfile`` under memory reclaim), more for one side than the other. The exit status is 1 when a benchmark
+failed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,17 @@ from bench.model import Benchmark, Context, Result
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RUNS = 3
+
+
+def _drop_caches() -> None:
+    """Write back dirty pages, then drop the clean page cache, dentries and inodes (``drop_caches`` = 3)."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        raise SystemExit(
+            f"--drop-caches: cannot write /proc/sys/vm/drop_caches ({exc}); run as root"
+        ) from None
 
 
 def discover() -> list[Benchmark]:
@@ -95,6 +109,11 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
         action="store_true",
         help="run our server under py-spy (slows it: figures are not comparable)",
     )
+    parser.add_argument(
+        "--drop-caches",
+        action="store_true",
+        help="sync and drop the kernel's page cache before each benchmark (needs root; affects the whole machine)",
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     return parser
 
@@ -130,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     done: list[tuple[Benchmark, Result]] = []
     for b in chosen:
         print(f"== {b.name}: {b.title}", file=sys.stderr, flush=True)
+        if args.drop_caches:
+            _drop_caches()
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-{b.name}-"))
         ctx = Context(
             quick=args.quick,

@@ -120,7 +120,7 @@ class Storage(Protocol):
         """Make the sealed spool chunk ``index`` of the upload; from then on it counts as stored.
 
         Quick (a rename and a row, or a 1 MiB append): the service calls it under the file's lock, after it
-        verified the chunk's MD5. Also takes a ``ChunkAppender``: committing it makes its bytes part of the
+        checked the chunk belongs to the upload (its bytes are checked with the whole file). Also takes a ``ChunkAppender``: committing it makes its bytes part of the
         prefix (when the same chunk was stored by another request meanwhile, it is dropped and still counts).
         Returns False (and discards the spool) when the upload no longer exists.
         """
