@@ -12,7 +12,15 @@ import pytest
 from frontend.engine import UploadConfig, UploadController, UploadSnapshot, UploadState
 from frontend.engine.chunking import ChunkPlan
 from frontend.engine.errors import EngineError, Err, IllegalTransition
-from frontend.engine.memory import BytesSource, Fault, MemoryServer, MemoryTransport, StreamingBytesSource
+from frontend.engine.hashing import hash_file
+from frontend.engine.memory import (
+    BytesSource,
+    Fault,
+    MemoryServer,
+    MemoryTransport,
+    StreamingBytesSource,
+    _Upload,
+)
 from frontend.engine.ports import FilePart, FileRange, FormBody, JsonBody
 from frontend.engine.protocol import HANDSHAKE_PATH, UPLOAD_PATH
 from frontend.engine.retry import RetryPolicy
@@ -549,6 +557,23 @@ async def test_a_chunk_damaged_on_the_way_is_the_only_one_sent_again() -> None:
     # Each chunk read once by the transport as it was sent (chunk 1 twice), and chunk 1 once to check it
     # when the server named it damaged.
     assert ctl.source.reads - reads == 4 + 1  # type: ignore[attr-defined]
+
+
+async def test_damaged_chunks_found_by_the_handshake_are_sent_again() -> None:
+    """Every chunk stored but the file not assembled (a server that stopped just before): the handshake
+    assembles it, finds chunk 1 damaged (422 CHUNKS_DAMAGED), and the engine handshakes again and sends it."""
+    data = data_of(3 * CHUNK)
+    ctl, transport, _ = make(data)
+    plan = await hash_file(BytesSource(data), chunk_size=CHUNK)
+    chunks = [data[c.start : c.end] for c in plan.chunks]
+    chunks[1] = bytes(CHUNK)
+    transport.server.uploads[plan.file_id] = _Upload(
+        list(plan.chunk_ids), ".bin", None, dict(enumerate(chunks))
+    )
+    final = await ctl.upload()
+    assert final.state is S.FINISHED and stored(transport, data) == data
+    assert sent_indices(transport) == [1]
+    assert transport.server.handshakes == 2
 
 
 async def test_a_file_that_cannot_be_read_while_sending_fails_with_read_failed() -> None:
