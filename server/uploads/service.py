@@ -3,7 +3,8 @@
 Decisions live here, I/O in the storage backend. Every state change of one file (creating its upload,
 recording a chunk, assembling, expiring) happens under that file's lock, so:
 
-- chunks may arrive in any order, in parallel and twice: each is recorded once, the first copy to arrive;
+- chunks may arrive in any order, in parallel and twice: each is recorded as stored once (a second copy
+  of a stored chunk replaces it or is dropped; either way the file's MD5 check below covers it);
 - nothing unverified is published: the assembled file must have the MD5 its fileId says. Chunks are checked
   against their ids lazily, only when that fails (``_assemble``): the damaged ones are dropped and asked for
   again (``422 CHUNKS_DAMAGED``), the good ones kept. Checking each chunk as it arrives would hash every byte
