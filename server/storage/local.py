@@ -56,6 +56,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import BinaryIO
 
 from server.settings import Fsync
 from server.storage.base import Assembly, ChunkSpool, FileName, StoredFile, UploadRecord
@@ -123,6 +124,15 @@ def _pwrite_all(fd: int, pieces: list[bytes | memoryview], offset: int) -> int:
                 pending[0] = pending[0][written:]
                 written = 0
     return offset
+
+
+def _hash_next(handle: BinaryIO, digest: hashlib._Hash, size: int) -> int:
+    """Hash the next ``size`` bytes of ``handle`` into ``digest``; how many there were (fewer at its end)."""
+    left = size
+    while left > 0 and (data := handle.read(min(left, COPY_BUFFER))):
+        digest.update(data)
+        left -= len(data)
+    return size - left
 
 
 def _open_tail(target: Path, size: int) -> int:
@@ -620,9 +630,7 @@ class LocalStorage:
         digest = hashlib.md5()
         if size:
             with open(path, "rb") as handle:
-                while size > 0 and (data := handle.read(min(size, COPY_BUFFER))):
-                    digest.update(data)
-                    size -= len(data)
+                _hash_next(handle, digest, size)
         return digest
 
     @staticmethod
@@ -734,11 +742,7 @@ class LocalStorage:
         with open(path, "rb") as handle:
             for index, (size, md5) in enumerate(regions):
                 digest = hashlib.md5()
-                left = size
-                while left > 0 and (data := handle.read(min(left, COPY_BUFFER))):
-                    digest.update(data)
-                    left -= len(data)
-                if left or digest.hexdigest() != md5:
+                if _hash_next(handle, digest, size) < size or digest.hexdigest() != md5:
                     damaged.append(index)
         return damaged
 
