@@ -3,8 +3,9 @@
 ``MemoryServer`` implements the protocol as our real server does (``server/uploads``), in a few lines: the
 needed set per upload, ``404 UNKNOWN_UPLOAD`` for a chunk without a handshake, assembly + whole-file MD5
 check when the last chunk arrives (on a mismatch, the chunks that do not match their ids are dropped,
-``422 CHUNKS_DAMAGED``, and the rest kept; if none, ``422 FILE_MISMATCH`` and the upload is gone), the file's URL at the handshake once it is stored. Error answers carry ``code`` = status, ``msg``
-and ``error`` like the real server's.
+``422 CHUNKS_DAMAGED``, and the rest kept; if none, ``422 FILE_MISMATCH`` and the upload is gone), the
+file's URL at the handshake once it is stored. Error answers carry ``code`` = status, ``msg``, ``data`` and
+``error`` like the real server's.
 
 ``MemoryTransport`` hands requests to it (reading a chunk's ``FileRange`` first, as a browser reads the
 ``file.slice`` in a form while sending it: a read that fails is a ``TransportError``), and can inject

@@ -23,16 +23,17 @@ Decisions:
   finish, wait a full-jitter backoff (state RETRYING), handshake again and go on; confirmed chunks are never
   resent. 422 CHUNKS_DAMAGED (the server checked the assembled file, found chunks damaged on the way and
   dropped them) -> handshake again and send what it lists (at most ``max_chunk_resends`` such rounds per
-  upload: a client whose ids are wrong would otherwise go round forever). 404 UNKNOWN_UPLOAD (the server lost the upload, e.g. restarted without its data) ->
-  handshake again (at most ``max_rehandshakes`` times in a row without progress). Other 4xx -> FAILED with
-  the server's message.
+  upload: a client whose ids are wrong would otherwise go round forever). 404 UNKNOWN_UPLOAD (the server
+  lost the upload, e.g. restarted without its data) -> handshake again (at most ``max_rehandshakes`` times
+  in a row without progress). Other 4xx -> FAILED with the server's message.
 - **The file changed** since it was hashed: FAILED with FILE_CHANGED. Chunks are not read or hashed again
   before they are sent (a browser ``File`` is a snapshot: Chromium fails any read of a file modified after it
-  was chosen, the fetch of a slice of it included, and the server checks the whole file's MD5). So the chunk
+  was chosen, the fetch of a slice of it included, and the server checks the whole file's MD5). So a chunk
   is checked only when its request fails with a network error (the fetch may have failed because the file
-  could not be read): the engine reads the chunk and hashes it: a read that fails is READ_FAILED (or what the source raised, e.g. FILE_CHANGED), other
-  bytes than when hashed are FILE_CHANGED; otherwise the request's own error stands. ``verify_chunks``
-  restores the check before each send, for sources that are not snapshots.
+  could not be read) and when a 422 CHUNKS_DAMAGED names it: the engine reads the chunk and hashes it: a
+  read that fails is READ_FAILED (or what the source raised, e.g. FILE_CHANGED), other bytes than when
+  hashed are FILE_CHANGED; otherwise the server's answer stands. ``verify_chunks`` restores the check
+  before each send, for sources that are not snapshots.
 - **Memory.** Hashing streams; chunks go out as ranges of the file (``FileRange``), read by the transport
   as it sends: at most ``parallel`` chunks in memory.
 - **Cancellation.** ``cancel()`` aborts the current run, in-flight requests included (the transport sees
@@ -88,7 +89,7 @@ class _SendRun:
     """What the senders of one ``_send_chunks`` learned; any of it stops new chunks."""
 
     done: bool = False  # an answer said []
-    rehandshake: bool = False  # 404 UNKNOWN_UPLOAD
+    rehandshake: bool = False  # 404 UNKNOWN_UPLOAD, or 422 CHUNKS_DAMAGED
     fatal: EngineError | None = None
     retryable: EngineError | None = None
 
@@ -100,7 +101,7 @@ class _SendRun:
 class _Outcome(Enum):
     DONE = "done"  # an answer said [] : the server assembled the file
     PAUSED = "paused"
-    REHANDSHAKE = "rehandshake"  # 404 UNKNOWN_UPLOAD, or nothing left to send without a final []
+    REHANDSHAKE = "rehandshake"  # 404 UNKNOWN_UPLOAD, 422 CHUNKS_DAMAGED, or nothing left without a final []
 
 
 class UploadController:
@@ -396,7 +397,8 @@ class UploadController:
             return None
         return EngineError(
             Err.CHUNK_RESEND_LIMIT,
-            f"the server found damaged chunks {self._damaged_rounds} times; last answer: {exc.code}: {exc.msg}",
+            f"the server found damaged chunks {self._damaged_rounds} times; "
+            f"last answer: {exc.code}: {exc.msg}",
         )
 
     async def _session(self, handshake_first: bool) -> _Outcome:
@@ -463,7 +465,7 @@ class UploadController:
                 answer = await self._send_one(plan, chunk)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every failure is classified (retry.classify), bugs included
+            except Exception as exc:  # noqa: BLE001 - every failure is classified (retry.classify)
                 self._in_flight.discard(cid)
                 self._failed(cid, exc, run)
             else:
