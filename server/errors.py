@@ -2,7 +2,10 @@
 
 Handlers and services raise ``ApiError(kind, detail)``; one middleware (``server.middleware``) renders it.
 API answers keep the seed's envelope ``{code, msg, data}`` where ``code`` equals the HTTP status and ``data``
-is null (``CHUNKS_DAMAGED`` lists the damaged chunks' ids there), plus an ``error`` field with the stable machine-readable name (the seed's client ignores fields it does not know).
+is null, plus an ``error`` field with the stable machine-readable name (the seed's client ignores fields it
+does not know). Two errors put chunk ids in ``data``, because the seed's client reads ``data`` as the chunks
+it must send next: ``CHUNK_MISMATCH`` (the ids still needed, the refused chunk among them) and
+``CHUNKS_DAMAGED`` (the damaged chunks).
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class E(Enum):
     UNKNOWN_UPLOAD = ErrorKind(404, "no upload in progress for this fileId: send the handshake first")
     UNKNOWN_CHUNK = ErrorKind(409, "this chunkId is not in the file's chunk list")
     CHUNK_LIST_CONFLICT = ErrorKind(409, "an upload of this file with another chunk list is in progress")
+    CHUNK_MISMATCH = ErrorKind(
+        422, "the chunk's bytes do not match its chunkId; it was not stored, send it again"
+    )
     CHUNKS_DAMAGED = ErrorKind(422, "some chunks do not match their chunkId; handshake again and send them")
     FILE_MISMATCH = ErrorKind(422, "the assembled file does not match fileId; the upload was discarded")
     CHUNK_TOO_LARGE = ErrorKind(413, "the chunk is larger than the server accepts")

@@ -29,6 +29,17 @@ class Fsync(Enum):
     NONE = "none"  # nothing (tests, throwaway data)
 
 
+class VerifyChunks(Enum):
+    """When a chunk's bytes are checked against its id (its MD5). The whole file's MD5 is checked before it
+    is published in both modes: nothing wrong is ever published either way."""
+
+    ARRIVAL = (
+        "arrival"  # as it arrives: a damaged chunk is refused at once (422 CHUNK_MISMATCH), never stored
+    )
+    ASSEMBLY = "assembly"  # only when the file's MD5 fails: half the hashing, but a damaged chunk is found
+    #                        when the file is complete (422 CHUNKS_DAMAGED) and its file re-hashed to find it
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -46,6 +57,7 @@ class Settings:
     upload_ttl_seconds: float = 24 * 3600.0
     sweep_interval_seconds: float = 600.0
     fsync: Fsync = Fsync.FILES
+    verify_chunks: VerifyChunks = VerifyChunks.ARRIVAL
     log_level: str = "INFO"
 
     @property
@@ -65,6 +77,13 @@ def _fsync(text: str) -> Fsync:
         return Fsync(aliases.get(lowered, lowered))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected all, files or none, got {text!r}") from None
+
+
+def _verify_chunks(text: str) -> VerifyChunks:
+    try:
+        return VerifyChunks(text.strip().lower())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected arrival or assembly, got {text!r}") from None
 
 
 def _origins(text: str) -> tuple[str, ...]:
@@ -100,6 +119,13 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "upload-ttl-seconds": (_positive_float, "unfinished uploads untouched this long expire"),
     "sweep-interval-seconds": (_positive_float, "how often expired uploads are swept"),
     "fsync": (_fsync, "what is fsynced before it counts as stored: all (each chunk), files, none"),
+    "verify-chunks": (
+        _verify_chunks,
+        (
+            "when chunks are checked against their ids: arrival (each as it arrives) or assembly (only when "
+            "the file's MD5 fails)"
+        ),
+    ),
     "log-level": (str, "logging level (DEBUG, INFO, WARNING, ...)"),
 }
 

@@ -14,9 +14,8 @@ Tree::
     └── IllegalTransition       a state change the transition table does not allow (a programming error)
 
 An HTTP status is data until the engine decides what it means (``retry.classify``): network errors, 5xx,
-408 and 429 are retried; 422 ``CHUNKS_DAMAGED`` re-sends the damaged chunks; 404 ``UNKNOWN_UPLOAD``
-re-handshakes;
-any other 4xx fails the upload with the server's message.
+408 and 429 are retried; 422 ``CHUNK_MISMATCH`` re-sends that chunk, 422 ``CHUNKS_DAMAGED`` the damaged
+chunks; 404 ``UNKNOWN_UPLOAD`` re-handshakes; any other 4xx fails the upload with the server's message.
 """
 
 from __future__ import annotations

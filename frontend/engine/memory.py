@@ -1,10 +1,12 @@
 """Test support: an in-memory file, and an in-memory server + transport speaking the seed's protocol.
 
 ``MemoryServer`` implements the protocol as our real server does (``server/uploads``), in a few lines: the
-needed set per upload, ``404 UNKNOWN_UPLOAD`` for a chunk without a handshake, assembly + whole-file MD5
-check when the last chunk arrives (on a mismatch, the chunks that do not match their ids are dropped,
-``422 CHUNKS_DAMAGED``, and the rest kept; if none, ``422 FILE_MISMATCH`` and the upload is gone), the
-file's URL at the handshake once it is stored. Error answers carry ``code`` = status, ``msg``, ``data`` and
+needed set per upload, ``404 UNKNOWN_UPLOAD`` for a chunk without a handshake, each chunk checked against
+its id as it arrives (``422 CHUNK_MISMATCH``, ``data`` the ids still needed, the chunk stays needed),
+assembly + whole-file MD5 check when the last chunk arrives (on a mismatch, which only chunks damaged after
+they were stored can cause, e.g. a test editing ``uploads``: the chunks that do not match their ids are
+dropped, ``422 CHUNKS_DAMAGED``, and the rest kept; if none, ``422 FILE_MISMATCH`` and the upload is gone),
+the file's URL at the handshake once it is stored. Error answers carry ``code`` = status, ``msg``, ``data`` and
 ``error`` like the real server's.
 
 ``MemoryTransport`` hands requests to it (reading a chunk's ``FileRange`` first, as a browser reads the
@@ -198,7 +200,15 @@ class MemoryServer:
         index = int(match.group(2))
         if index >= len(upload.chunk_ids) or upload.chunk_ids[index] != cid:
             raise _Refused(409, "UNKNOWN_CHUNK", f"chunkId {cid} is not in the chunk list of file {file_id}")
-        upload.chunks[index] = part.data  # not checked yet: the whole file is, at assembly
+        md5 = hashlib.md5(part.data).hexdigest()
+        if md5 != match.group(1):
+            raise _Refused(
+                422,
+                "CHUNK_MISMATCH",
+                f"chunk {index} does not match its chunkId: its bytes have MD5 {md5}; send it again",
+                _needed(upload),
+            )
+        upload.chunks[index] = part.data
         needed = _needed(upload)
         if not needed:
             self._assemble(file_id, upload)

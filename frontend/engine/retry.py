@@ -4,6 +4,9 @@ Decisions (``classify``):
 
 - no answer (``TransportError``: offline, connection refused while the server restarts, reset, timeout),
   any 5xx, 408 and 429 -> RETRY the whole step after a backoff, keeping every chunk already confirmed;
+- 422 ``CHUNK_MISMATCH`` (the server checked the chunk as it arrived: its bytes were damaged on the way, it
+  was not stored) -> RESEND_CHUNK: send that chunk again at once (bounded per chunk by
+  ``UploadConfig.max_chunk_resends``);
 - 422 ``CHUNKS_DAMAGED`` (the assembled file did not match fileId; the server dropped the chunks that do not
   match their ids, damaged on the way, and kept the rest) -> RESEND_DAMAGED: handshake again, which lists
   them, and send them (bounded by ``UploadConfig.max_chunk_resends`` such rounds per upload);
@@ -36,6 +39,7 @@ RETRY_STATUSES = frozenset({408, 429})  # "try again later" answers below 500
 
 class Action(Enum):
     RETRY = "retry"
+    RESEND_CHUNK = "resend_chunk"
     RESEND_DAMAGED = "resend_damaged"
     REHANDSHAKE = "rehandshake"
     FAIL = "fail"
@@ -48,6 +52,8 @@ def classify(error: BaseException) -> Action:
     if isinstance(error, ServerError):
         if error.status >= 500 or error.status in RETRY_STATUSES:
             return Action.RETRY
+        if error.status == 422 and error.server_error == "CHUNK_MISMATCH":
+            return Action.RESEND_CHUNK
         if error.status == 422 and error.server_error == "CHUNKS_DAMAGED":
             return Action.RESEND_DAMAGED
         if error.status == 404 and error.server_error == "UNKNOWN_UPLOAD":

@@ -21,16 +21,18 @@ Decisions:
   has wound down, then handshakes again (asks the server what it needs) and goes on.
 - **Failures** (``retry.classify``): network errors and 5xx/408/429 -> stop new chunks, let in-flight ones
   finish, wait a full-jitter backoff (state RETRYING), handshake again and go on; confirmed chunks are never
-  resent. 422 CHUNKS_DAMAGED (the server checked the assembled file, found chunks damaged on the way and
-  dropped them) -> handshake again and send what it lists (at most ``max_chunk_resends`` such rounds per
-  upload: a client whose ids are wrong would otherwise go round forever). 404 UNKNOWN_UPLOAD (the server
+  resent. 422 CHUNK_MISMATCH (the server checked the chunk as it arrived and refused it: damaged on the way)
+  -> the chunk stays needed and its sender sends it again at once (at most ``max_chunk_resends`` times per
+  chunk: a client whose ids are wrong would otherwise go round forever). 422 CHUNKS_DAMAGED (the server
+  found chunks damaged after they were stored when it checked the assembled file, and dropped them) ->
+  handshake again and send what it lists (at most ``max_chunk_resends`` such rounds per upload). 404 UNKNOWN_UPLOAD (the server
   lost the upload, e.g. restarted without its data) -> handshake again (at most ``max_rehandshakes`` times
   in a row without progress). Other 4xx -> FAILED with the server's message.
 - **The file changed** since it was hashed: FAILED with FILE_CHANGED. Chunks are not read or hashed again
   before they are sent (a browser ``File`` is a snapshot: Chromium fails any read of a file modified after it
   was chosen, the fetch of a slice of it included, and the server checks the whole file's MD5). So a chunk
   is checked only when its request fails with a network error (the fetch may have failed because the file
-  could not be read) and when a 422 CHUNKS_DAMAGED names it: the engine reads the chunk and hashes it: a
+  could not be read), with 422 CHUNK_MISMATCH and when a 422 CHUNKS_DAMAGED names it: the engine reads the chunk and hashes it: a
   read that fails is READ_FAILED (or what the source raised, e.g. FILE_CHANGED), other bytes than when
   hashed are FILE_CHANGED; otherwise the server's answer stands. ``verify_chunks`` restores the check
   before each send, for sources that are not snapshots.
@@ -68,7 +70,7 @@ class UploadConfig:
     chunk_size: int = CHUNK_SIZE  # the seed's 1 MiB; the server must see the same chunk list to resume
     parallel: int = 3  # chunk requests in flight at once
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    max_chunk_resends: int = 3  # rounds of 422 CHUNKS_DAMAGED per upload before giving up
+    max_chunk_resends: int = 3  # per chunk after 422 CHUNK_MISMATCH; rounds of 422 CHUNKS_DAMAGED per upload
     max_rehandshakes: int = 3  # in a row without progress, after 404 UNKNOWN_UPLOAD / an empty needed set
     request_timeout: float | None = 120.0  # passed to the transport in each HttpRequest
     verify_chunks: bool = False  # read and re-hash each chunk before sending it (sources that are not
@@ -130,6 +132,7 @@ class UploadController:
         self._plan = plan
         self._needed: dict[str, None] | None = None  # ordered set of chunk ids the server still needs
         self._in_flight: set[str] = set()
+        self._resends: dict[str, int] = {}  # chunk id -> 422 CHUNK_MISMATCH answers since it was last stored
         self._damaged_rounds = 0  # 422 CHUNKS_DAMAGED answers so far
         self._task: asyncio.Task[None] | None = None
         self._previous: asyncio.Task[None] | None = None  # the run before _task (may still be winding down)
@@ -478,7 +481,16 @@ class UploadController:
     def _failed(self, cid: str, exc: Exception, run: _SendRun) -> None:
         """What one chunk's failure means for the run."""
         action = classify(exc) if isinstance(exc, EngineError) else Action.FAIL
-        if action is Action.RESEND_DAMAGED:
+        if action is Action.RESEND_CHUNK:  # it stays needed: the sender takes it again next (file order)
+            assert isinstance(exc, ServerError)
+            self._resends[cid] = self._resends.get(cid, 0) + 1
+            if self._resends[cid] > self.config.max_chunk_resends:
+                run.fatal = run.fatal or EngineError(
+                    Err.CHUNK_RESEND_LIMIT,
+                    f"chunk {cid[32:]} arrived damaged {self._resends[cid]} times; "
+                    f"last answer: {exc.code}: {exc.msg}",
+                )
+        elif action is Action.RESEND_DAMAGED:
             assert isinstance(exc, ServerError)
             limit = self._damaged_round(exc)
             if limit is not None:
@@ -513,7 +525,10 @@ class UploadController:
             await self._verified(chunk)  # the file may be why the request failed: READ_FAILED, FILE_CHANGED
             raise
         except ServerError as exc:
-            if classify(exc) is Action.RESEND_DAMAGED:  # changed, or damaged on the way: tell which
+            action = classify(exc)  # changed, or damaged on the way: tell which
+            if action is Action.RESEND_CHUNK:
+                await self._verified(chunk)
+            elif action is Action.RESEND_DAMAGED:
                 await self._check_damaged(plan, exc)
             raise
 
@@ -552,6 +567,7 @@ class UploadController:
         chunk = plan.by_id(cid)
         self._sent += chunk.size if chunk is not None else 0
         self._attempt = 0  # progress: the backoff starts over
+        self._resends.pop(cid, None)
         self._meter.add(self.clock.now(), self._sent)
 
     def _finish(self, url: str | None) -> None:

@@ -120,8 +120,9 @@ class Storage(Protocol):
         """Make the sealed spool chunk ``index`` of the upload; from then on it counts as stored.
 
         Quick (a rename and a row, or a 1 MiB append): the service calls it under the file's lock, after it
-        checked the chunk belongs to the upload (its bytes are checked with the whole file). Also takes a ``ChunkAppender``: committing it makes its bytes part of the
-        prefix (when the same chunk was stored by another request meanwhile, it is dropped and still counts).
+        checked the chunk belongs to the upload and (``--verify-chunks arrival``) that its bytes match its
+        id. Also takes a ``ChunkAppender``: committing it makes its bytes part of the prefix (when the same
+        chunk was stored by another request meanwhile, it is dropped and still counts).
         Returns False (and discards the spool) when the upload no longer exists.
         """
         ...
@@ -146,7 +147,8 @@ class Storage(Protocol):
     async def damaged_chunks(self, upload: UploadRecord, assembly: Assembly) -> list[int]:
         """Indexes of the chunks whose bytes in the assembled file do not have the MD5 their id says.
 
-        The repair path, after the whole file's MD5 did not match: it reads the whole file once."""
+        The repair path, after the whole file's MD5 did not match (damage after arrival, or chunks that were
+        not checked as they arrived): it reads the whole file once."""
         ...
 
     async def drop_chunks(self, upload: UploadRecord, indexes: list[int]) -> None:

@@ -24,10 +24,12 @@ Chunks that arrive in order skip the chunk files altogether, written once:
   requests together; beyond that, or with ``--fsync all``, it goes to ``tmp/``) and, once complete, appended
   at once if it is the next one, or else written to its chunk file.
 
-Chunks are not hashed on their own as they arrive (the service checks them lazily, see its docstring): each
-byte is hashed once, into the file's MD5. When that does not match, ``damaged_chunks`` hashes each chunk of
-the assembled file against its id and ``drop_chunks`` cuts the partial file back to the first damaged one,
-copying the good ones after it out to their chunk files, so only the damaged ones are asked for again.
+A chunk's own MD5 is not this backend's business: the handler hashes each network read into it as it
+arrives and the service refuses a chunk that does not match its id before it is stored (see their
+docstrings). Here each byte is hashed into the file's MD5. When that does not match (damage on disk, or
+``--verify-chunks assembly``), ``damaged_chunks`` hashes each chunk of the assembled file against its id and
+``drop_chunks`` cuts the partial file back to the first damaged one, copying the good ones after it out to
+their chunk files, so only the damaged ones are asked for again.
 
 One writer at a time per partial file: ``_Prefix.writer`` is the appender that owns its tail, or ``_BUSY``
 while an append runs in a thread. The prefix's row (``prefix_chunks``, ``prefix_bytes``) then says how much of

@@ -4,8 +4,10 @@
 - ``POST /api/upload``: multipart form with ``file``, ``chunkId``, ``fileId`` in any order (RFC 7578 fixes
   none). The seed's client sends the file part first, so its bytes are spooled before the ids are known.
   When the ids come first, bad ones are refused before any byte is stored, and a chunk that is the next one
-  its file needs is written straight into the assembled file (``UploadService.open_appender``): written
-  once, hashed once (into the file's MD5). The chunk's own MD5 is checked only if the file's fails.
+  its file needs is written straight into the assembled file (``UploadService.open_appender``), written
+  once. Either way each network read of the chunk's bytes goes to its MD5 (``ChunkDigest``, in a worker
+  thread; with ``--verify-chunks arrival``, the default) and to the spool, which for a chunk written in place
+  hashes the same read into the file's running MD5.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from aiohttp import hdrs, web
 from server import envelope
 from server.errors import ApiError, E
 from server.keys import SETTINGS, STORAGE, UPLOADS
+from server.settings import VerifyChunks
 from server.storage.base import ChunkAppender, ChunkSpool, StoredFile
+from server.uploads.chunk_digest import ChunkDigest
 from server.uploads.form import Event, FormParser, PartData, PartStart, boundary_of
 from server.uploads.protocol import ChunkId, parse_chunk_id, parse_file_id, parse_handshake
 from server.uploads.service import ReceivedChunk
@@ -66,9 +70,11 @@ class _ChunkFormReader:
         self.storage = request.app[STORAGE]
         self.uploads = request.app[UPLOADS]
         self.limit = request.app[SETTINGS].max_chunk_bytes
+        self.verify = request.app[SETTINGS].verify_chunks is VerifyChunks.ARRIVAL
         self.fields: dict[str, bytearray] = {}
         self.spool: ChunkSpool | None = None
         self.appender: ChunkAppender | None = None  # the spool, when it writes straight in place
+        self.digest: ChunkDigest | None = None  # the chunk's MD5, when chunks are checked as they arrive
         self.size = 0
         self._current: str | None = None
 
@@ -85,6 +91,7 @@ class _ChunkFormReader:
         if event.name == "file":
             if self.spool is not None:
                 raise ApiError(E.BAD_FORM, "the form has more than one 'file' part")
+            self.digest = ChunkDigest() if self.verify else None
             if "fileId" in self.fields and "chunkId" in self.fields:
                 file_id, chunk = self.ids()  # ids first: bad ones are refused before the bytes are read
                 self.appender = await self.uploads.open_appender(file_id, chunk)
@@ -105,6 +112,8 @@ class _ChunkFormReader:
                 raise ApiError(
                     E.CHUNK_TOO_LARGE, f"the chunk is over {self.limit} bytes, the most this server accepts"
                 )
+            if self.digest is not None:
+                self.digest.feed(data)  # hashed in a worker thread, beside the loop's work
             self.spool.write(data)  # on the loop: an appender hashes a network read (<= 256 KiB) in ~0.4 ms
         elif self._current is not None:
             value = self.fields[self._current]
@@ -123,10 +132,11 @@ class _ChunkFormReader:
                 raise ApiError(E.BAD_FIELD, f"form field {name!r} is not UTF-8 text") from None
         return parse_file_id(text.get("fileId")), parse_chunk_id(text.get("chunkId"))
 
-    def received(self) -> ReceivedChunk:
+    async def received(self) -> ReceivedChunk:
         if self.spool is None:
             raise ApiError(E.BAD_FIELD, "the form has no 'file' part with the chunk's bytes")
-        received = ReceivedChunk(self.spool, self.size)
+        md5 = await self.digest.digest() if self.digest is not None else None
+        received = ReceivedChunk(self.spool, self.size, md5)
         self.spool = self.appender = None
         return received
 
@@ -152,12 +162,8 @@ async def upload_chunk(request: web.Request) -> web.Response:
         except (ConnectionError, asyncio.IncompleteReadError):
             raise ApiError(E.INCOMPLETE_BODY) from None  # the client went away mid-body
         file_id, chunk = form.ids()
-        data = form.received()
+        data = await form.received()
     finally:
         if form.spool is not None:
             await form.spool.discard()
     return envelope.ok(await request.app[UPLOADS].receive_chunk(file_id, chunk, data))
-
-
-def _parse_ids(fields: dict[str, str]) -> tuple[str, ChunkId]:
-    return parse_file_id(fields.get("fileId")), parse_chunk_id(fields.get("chunkId"))

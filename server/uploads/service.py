@@ -3,13 +3,16 @@
 Decisions live here, I/O in the storage backend. Every state change of one file (creating its upload,
 recording a chunk, assembling, expiring) happens under that file's lock, so:
 
+- each chunk is checked against its id as it arrives (``--verify-chunks arrival``, the default): bytes
+  whose MD5 is not the one the chunkId names are refused at once (``422 CHUNK_MISMATCH``, ``data`` the ids
+  still needed, so the seed's client sends it again) and nothing of them is kept; so every stored chunk is a
+  verified one, and a verified copy is never replaced by, nor dropped for, an unverified one;
 - chunks may arrive in any order, in parallel and twice: each is recorded as stored once (a second copy
-  of a stored chunk replaces it or is dropped; either way the file's MD5 check below covers it);
-- nothing unverified is published: the assembled file must have the MD5 its fileId says. Chunks are checked
-  against their ids lazily, only when that fails (``_assemble``): the damaged ones are dropped and asked for
-  again (``422 CHUNKS_DAMAGED``), the good ones kept. Checking each chunk as it arrives would hash every byte
-  twice (MD5 costs 1.5 s of CPU per GiB here) to learn what the file's MD5 already tells, one chunk sooner;
-  the fileId check cannot be skipped (files are addressed by it), the chunk check can;
+  of a stored chunk is dropped);
+- nothing unverified is published: the assembled file must have the MD5 its fileId says. When it does not
+  (damage after arrival, on disk; or, with ``--verify-chunks assembly``, chunks never checked on their own),
+  each chunk of the assembled file is checked against its id (``_assemble``): the damaged ones are dropped
+  and asked for again (``422 CHUNKS_DAMAGED``), the good ones kept;
 - assembly happens exactly once, however many requests bring the last chunks or how many clients upload the
   same file at once: the first one to find nothing missing assembles, the others then find it published;
 - the slow parts (receiving bytes, fsync) happen outside the lock, so parallel chunks do not queue;
@@ -27,7 +30,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from server.errors import ApiError, E
-from server.settings import Settings
+from server.settings import Settings, VerifyChunks
 from server.storage.base import ChunkAppender, ChunkSpool, Storage, StoredFile, UploadRecord
 from server.uploads.protocol import ChunkId, Handshake
 
@@ -62,10 +65,12 @@ def _listed(upload: UploadRecord, chunk: ChunkId) -> bool:
 
 @dataclass(frozen=True)
 class ReceivedChunk:
-    """A chunk's bytes, spooled (or written straight into the prefix), not yet trusted."""
+    """A chunk's bytes, spooled (or written straight into the prefix), not yet trusted, and their MD5 (hex;
+    None when chunks are checked only at assembly)."""
 
     spool: ChunkSpool
     size: int
+    md5: str | None
 
 
 class UploadService:
@@ -145,6 +150,7 @@ class UploadService:
             if upload is None:  # already published: a late duplicate of a chunk, harmless
                 await data.spool.discard()
                 return []
+            await self._check_bytes(upload, chunk, data)
             await data.spool.seal()  # fsync outside the lock: parallel chunks do not wait for each other
         except BaseException:
             await data.spool.discard()
@@ -171,6 +177,23 @@ class UploadService:
                 return needed
         self._advance_later(file_id)
         return needed
+
+    async def _check_bytes(self, upload: UploadRecord, chunk: ChunkId, data: ReceivedChunk) -> None:
+        """Refuse a chunk whose bytes do not have the MD5 its id names (before it is stored, so it stays
+        needed and the next copy is taken)."""
+        if self.settings.verify_chunks is not VerifyChunks.ARRIVAL or data.md5 == chunk.md5:
+            return
+        if data.md5 is None:
+            raise RuntimeError("chunks are checked as they arrive, but this one's MD5 was not computed")
+        log.info(
+            "refused chunk %d of %s: its MD5 is %s, not %s", chunk.index, upload.file_id, data.md5, chunk.md5
+        )
+        raise ApiError(
+            E.CHUNK_MISMATCH,
+            f"chunk {chunk.index} does not match its chunkId: its bytes have MD5 {data.md5}, the chunkId says "
+            f"{chunk.md5}; it was not stored, send it again",
+            await self._needed(upload),  # what the seed's client sends next: this chunk among them
+        )
 
     def _advance_later(self, file_id: str) -> None:
         """Run ``Storage.advance`` for this file in the background; one runner per file, re-run if asked."""

@@ -56,10 +56,12 @@ def test_a_chunk_request_failing_at_the_network_level_is_retried(
     assert len(posted) == len(chunk_ids_of_file(source)) + 1, "no other chunk was sent twice"
 
 
-def test_a_chunk_corrupted_in_flight_is_found_at_assembly_and_sent_again(
+def test_a_chunk_corrupted_in_flight_is_refused_on_arrival_and_sent_again_at_once(
     uploader: UploaderPage, files: Callable[..., Path], net: Net
 ) -> None:
-    source = files("damaged.bin", 4 * MiB, seed=21)
+    """The server checks the chunk as it arrives (422 CHUNK_MISMATCH): the page sends it again next, long
+    before the file's last chunk, not after a failed assembly."""
+    source = files("damaged.bin", 10 * MiB, seed=21)
     corrupted: list[str | None] = []
 
     def flip_a_byte_of_the_second_chunk(route: Route, post: ChunkPost) -> bool:
@@ -78,10 +80,13 @@ def test_a_chunk_corrupted_in_flight_is_found_at_assembly_and_sent_again(
     assert fetch_md5(link) == md5_of(source)
 
     assert corrupted, "the hook never ran"
-    assert net.chunk_answers.count(422) == 1, net.chunk_answers  # 422 CHUNKS_DAMAGED naming it, for the last
+    assert net.chunk_answers.count(422) == 1, net.chunk_answers  # 422 CHUNK_MISMATCH, for that chunk only
     posted = net.posted(md5_of(source))
-    assert posted.count(corrupted[0]) == 2, "the rejected chunk was sent again"
-    assert len(posted) == len(chunk_ids_of_file(source)) + 1
+    ids = chunk_ids_of_file(source)
+    assert posted.count(corrupted[0]) == 2, "the refused chunk was sent again"
+    assert len(posted) == len(ids) + 1, "no other chunk was sent twice"
+    resent_at = len(posted) - 1 - posted[::-1].index(corrupted[0])
+    assert resent_at < posted.index(ids[-1]), f"sent again only at the end: {posted}"
 
 
 def test_a_file_changed_while_it_is_sent_fails_with_file_changed(

@@ -152,10 +152,15 @@ def test_seed_client_uploads_pauses_resumes_and_gets_instant_upload(
 def test_seed_client_resends_a_chunk_damaged_on_the_way(
     seed_page: tuple[Page, list[str]], server: ServerProcess, tmp_path: Path
 ) -> None:
-    """The server checks the assembled file, finds the damaged chunk and answers ``422 CHUNKS_DAMAGED`` with
-    its id in ``data``: the seed's client takes ``data`` as the chunks still needed, so it sends that one
-    again, unchanged, and finishes."""
+    """The server checks the chunk as it arrives and answers ``422 CHUNK_MISMATCH`` with the ids still
+    needed in ``data``, the damaged one first: the seed's client takes ``data`` as the chunks still needed,
+    so it sends that one again at once, unchanged, and finishes."""
     page, calls = seed_page
+    statuses: list[int] = []
+    page.on(
+        "response",
+        lambda response: statuses.append(response.status) if response.url.endswith("/api/upload") else None,
+    )
     source = tmp_path / "damaged.bin"
     source.write_bytes(os.urandom(3 * 1024 * 1024 + 99))
     file_id = hashlib.md5(source.read_bytes()).hexdigest()
@@ -166,4 +171,6 @@ def test_seed_client_resends_a_chunk_damaged_on_the_way(
     expect(page.locator("#link a")).to_have_text(f"{SEED_API}/upload/{file_id}.bin", timeout=60_000)
     assert stored_md5(server, file_id) == file_id
     assert calls.count("/api/upload") == 4 + 1  # every chunk once, the damaged one twice
+    assert statuses == [200, 422, 200, 200, 200]  # refused when it arrived, taken the next time
+    assert server.assemblies(file_id) == 1
     assert server.errors_logged() == []

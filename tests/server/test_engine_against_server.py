@@ -7,10 +7,12 @@ import hashlib
 import json
 import random
 import uuid
+from dataclasses import replace
 
 import aiohttp
 
 from frontend.engine import (
+    FilePart,
     FormBody,
     HttpRequest,
     HttpResponse,
@@ -155,6 +157,44 @@ async def test_engine_rides_out_a_server_restart(server: ServerProcess, http: ai
     )  # each stored once
 
 
+async def test_engine_sends_a_chunk_damaged_on_the_way_again_at_once(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    """Chunk 1's bytes are damaged between the engine and the server once: the server refuses it as it
+    arrives (422 CHUNK_MISMATCH, logged), and the engine sends it again next, before chunk 2, with no new
+    handshake."""
+    data = random.Random(11).randbytes(5 * MIB + 17)
+    transport = AiohttpTransport(http)
+    posted: list[str] = []
+
+    class DamageChunkOneOnce:
+        async def request(self, req: HttpRequest) -> HttpResponse:
+            if isinstance(req.body, FormBody):
+                cid = req.body.field("chunkId") or ""
+                posted.append(cid)
+                if cid[32:] == "1" and posted.count(cid) == 1:
+                    body = await req.body.resolved()
+                    part = body.parts[-1]
+                    assert isinstance(part, FilePart) and isinstance(part.data, bytes)
+                    flipped = replace(part, data=bytes([part.data[0] ^ 0xFF]) + part.data[1:])
+                    req = replace(req, body=FormBody((*body.parts[:-1], flipped)))
+            return await transport.request(req)
+
+    ctl = UploadController(
+        BytesSource(data, "x.bin"), DamageChunkOneOnce(), base_url=server.url, config=UploadConfig(parallel=1)
+    )
+    final = await ctl.upload()
+    assert final.state is UploadState.FINISHED, final
+    ids = ctl.plan.chunk_ids if ctl.plan else []
+    assert posted == [ids[0], ids[1], ids[1], *ids[2:]]
+    assert await get_md5(http, final.url or "") == hashlib.md5(data).hexdigest()
+    file_id = hashlib.md5(data).hexdigest()
+    refused = [line for line in server.log if f"refused chunk 1 of {file_id}" in line]
+    assert len(refused) == 1, server.log  # counted at the server: one damaged copy arrived
+    assert server.assemblies(file_id) == 1
+    assert server.errors_logged() == []
+
+
 async def test_the_memory_server_answers_like_the_real_one(
     server: ServerProcess, http: aiohttp.ClientSession
 ) -> None:
@@ -177,13 +217,14 @@ async def test_the_memory_server_answers_like_the_real_one(
 
     script = [
         handshake_request(base, plan, name="x.bin"),
-        chunk(1, b"x" * 1000),  # corrupted: taken, checked at assembly
+        chunk(1, b"x" * 1000),  # corrupted: 422 CHUNK_MISMATCH, data every id (nothing stored yet)
         chunk(0, b"never handshaken", stranger),  # 404 UNKNOWN_UPLOAD
         chunk_request(base, plan.file_id, ids[0][:32] + "7", b"zz"),  # 409 UNKNOWN_CHUNK
         handshake_request(base, other),  # 409 CHUNK_LIST_CONFLICT
         chunk_request(base, "", ids[0], b"zz"),  # 403 MISSING_FILE_ID
         chunk(0),
-        chunk(2),  # the last one: 422 CHUNKS_DAMAGED, data [chunk 1's id], which is dropped
+        chunk(2, bytes(1000)),  # corrupted: 422 CHUNK_MISMATCH, data [chunk 1's id, chunk 2's id]
+        chunk(2),  # [chunk 1's id]
         handshake_request(base, plan),  # [chunk 1's id]
         chunk(1),  # [] and the file is assembled
         handshake_request(base, plan),  # the URL

@@ -14,10 +14,6 @@ from tests.support.server_process import ServerProcess
 from tests.support.waiting import wait_until
 
 
-def assembled_count(server: ServerProcess, file_id: str) -> int:
-    return sum(f"assembled {file_id}" in line for line in server.log)
-
-
 async def test_seed_flow_then_instant_upload(server: ServerProcess, http: aiohttp.ClientSession) -> None:
     data = os.urandom(2 * CHUNK + 12345)
     p = plan(data)
@@ -106,7 +102,7 @@ async def test_parallel_chunks(server: ServerProcess, http: aiohttp.ClientSessio
     assert sum(a.data == [] for a in answers) >= 1  # whoever stored the last chunk saw the assembly
     body = (await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin"))[1]
     assert hashlib.md5(body).hexdigest() == p.file_id
-    wait_until(lambda: assembled_count(server, p.file_id) == 1, what="the assembly log line")
+    wait_until(lambda: server.assemblies(p.file_id) == 1, what="the assembly log line")
 
 
 async def test_same_file_by_several_clients_at_once(server: ServerProcess) -> None:
@@ -133,8 +129,8 @@ async def test_same_file_by_several_clients_at_once(server: ServerProcess) -> No
     async with aiohttp.ClientSession() as session:
         body = (await SeedClient(session, server.url).get_bytes(urls[0]))[1]
     assert hashlib.md5(body).hexdigest() == p.file_id
-    wait_until(lambda: assembled_count(server, p.file_id) >= 1, what="the assembly log line")
-    assert assembled_count(server, p.file_id) == 1
+    wait_until(lambda: server.assemblies(p.file_id) >= 1, what="the assembly log line")
+    assert server.assemblies(p.file_id) == 1
     assert server.errors_logged() == []
 
 
@@ -158,34 +154,6 @@ async def test_empty_file(server: ServerProcess, http: aiohttp.ClientSession) ->
         "/api/upload/handshake", {"fileId": p.file_id, "ext": ".log", "chunkIds": []}
     )
     assert other.data == f"{server.url}/upload/{p.file_id}.log"
-
-
-async def test_a_damaged_chunk_is_found_at_assembly_and_only_it_is_sent_again(
-    server: ServerProcess, http: aiohttp.ClientSession
-) -> None:
-    """Chunks are checked against their ids only when the whole file's MD5 fails: then the damaged ones
-    are named and dropped, the others kept, and nothing is published."""
-    p = plan(os.urandom(3 * CHUNK + 5))
-    client = SeedClient(http, server.url)
-    await client.handshake(p)
-    damaged = bytearray(p.chunks[1])
-    damaged[1000] ^= 0xFF
-    assert (await client.send_chunk(p, p.chunk_ids[0])).status == 200
-    assert (await client.send_chunk(p, p.chunk_ids[1], bytes(damaged))).status == 200  # not checked yet
-    assert (await client.send_chunk(p, p.chunk_ids[2])).status == 200
-    last = await client.send_chunk(p, p.chunk_ids[3])
-    assert last.status == 422
-    assert last.body["code"] == 422 and last.body["error"] == "CHUNKS_DAMAGED"
-    assert last.body["data"] == [p.chunk_ids[1]]
-    assert "index 1" in last.body["msg"] and "handshake again" in last.body["msg"]
-    assert (await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin"))[0] == 404
-    assert (await client.handshake(p)).data == [p.chunk_ids[1]]
-    assert (await client.send_chunk(p, p.chunk_ids[1])).data == []
-    status, body = await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin")
-    assert status == 200 and hashlib.md5(body).hexdigest() == p.file_id
-    assert assembled_count(server, p.file_id) == 1
-    assert not any((server.data_dir / "tmp").iterdir())
-    assert server.errors_logged() == []
 
 
 async def test_chunks_that_match_their_ids_but_not_the_file_id_discard_the_upload(

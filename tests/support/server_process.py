@@ -103,6 +103,10 @@ class ServerProcess:
                 if time.monotonic() > deadline:
                     raise
 
+    def assemblies(self, file_id: str) -> int:
+        """How many times the server logged that it assembled (and published) this file."""
+        return sum(f"assembled {file_id}" in line for line in self.log)
+
     def errors_logged(self) -> list[str]:
         """Log lines that show the server failed (tracebacks, ERROR level)."""
         return [line for line in self.log if "Traceback" in line or " ERROR " in line]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Fsync, MiB, Settings, parse_settings
+from server.settings import Fsync, MiB, Settings, VerifyChunks, parse_settings
 
 
 def test_defaults() -> None:
@@ -16,6 +16,13 @@ def test_defaults() -> None:
     assert s.downloads_path == Path("data/downloads")
     assert s.cors_origins == ("*",)
     assert s.fsync is Fsync.FILES
+    assert s.verify_chunks is VerifyChunks.ARRIVAL
+
+
+def test_verify_chunks_modes() -> None:
+    assert parse_settings(["--verify-chunks", "Assembly"], environ={}).verify_chunks is VerifyChunks.ASSEMBLY
+    env = {"RT_VERIFY_CHUNKS": "assembly"}
+    assert parse_settings(["--verify-chunks", "arrival"], environ=env).verify_chunks is VerifyChunks.ARRIVAL
 
 
 @pytest.mark.parametrize(
@@ -46,7 +53,13 @@ def test_environment_then_flags() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--max-chunk-bytes", "0"], ["--fsync", "maybe"], ["--upload-ttl-seconds", "-1"]]
+    "argv",
+    [
+        ["--max-chunk-bytes", "0"],
+        ["--fsync", "maybe"],
+        ["--upload-ttl-seconds", "-1"],
+        ["--verify-chunks", "never"],
+    ],
 )
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:

@@ -340,15 +340,16 @@ async def test_illegal_actions_raise() -> None:
 # --------------------------------------------------------------------------------------------- failures
 
 
-async def test_a_chunk_corrupted_in_flight_is_sent_again() -> None:
-    """The server finds it when the file's MD5 fails, drops it (422 CHUNKS_DAMAGED), and the handshake asks
-    for it again: once per round."""
+async def test_a_chunk_corrupted_in_flight_is_sent_again_at_once() -> None:
+    """The server refuses it as it arrives (422 CHUNK_MISMATCH): its sender sends it again next, before
+    the chunks after it, with no new handshake."""
     data = data_of(4 * CHUNK)
-    ctl, transport, _ = make(data)
+    ctl, transport, _ = make(data, parallel=1)
     transport.inject(Fault("corrupt", chunk_index=2, times=2))
     final = await ctl.upload()
     assert final.state is S.FINISHED
-    assert sent_indices(transport).count(2) == 3
+    assert sent_indices(transport) == [0, 1, 2, 2, 2, 3]
+    assert transport.server.handshakes == 1
     assert stored(transport, data) == data
 
 
@@ -359,8 +360,8 @@ async def test_a_chunk_that_always_arrives_corrupted_fails_after_the_resend_limi
     final = await ctl.upload()
     assert final.state is S.FAILED
     assert final.error_code == Err.CHUNK_RESEND_LIMIT.name
-    assert "CHUNKS_DAMAGED" in (final.error or "")
-    assert sent_indices(transport).count(1) == 3  # first send, then one per round allowed
+    assert "CHUNK_MISMATCH" in (final.error or "")
+    assert sent_indices(transport).count(1) == 3  # first send, then the two resends allowed
 
 
 async def test_network_errors_are_retried_with_backoff_without_losing_progress() -> None:
