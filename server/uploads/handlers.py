@@ -5,14 +5,17 @@
   none). The seed's client sends the file part first, so its bytes are spooled before the ids are known.
   When the ids come first, bad ones are refused before any byte is stored, and a chunk that is the next one
   its file needs is written straight into the assembled file (``UploadService.open_appender``), written
-  once. Either way each network read of the chunk's bytes goes to its MD5 (``ChunkDigest``, in a worker
-  thread; with ``--verify-chunks arrival``, the default) and to the spool, which for a chunk written in place
-  hashes the same read into the file's running MD5.
+  once. Each network read of the chunk's bytes is handed to a worker thread that hashes it into the chunk's
+  MD5 (``OffLoopMD5``; with ``--verify-chunks arrival``, the default) and, the same read, written to the
+  spool; a chunk written in place is hashed there into the file's running MD5, on the loop, while the other
+  core computes the chunk's (measured: both digests in worker threads gained nothing for one chunk at a
+  time and cost more CPU, see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any
 from urllib.parse import quote
@@ -22,9 +25,9 @@ from aiohttp import hdrs, web
 from server import envelope
 from server.errors import ApiError, E
 from server.keys import SETTINGS, STORAGE, UPLOADS
+from server.offloop_md5 import OffLoopMD5
 from server.settings import VerifyChunks
 from server.storage.base import ChunkAppender, ChunkSpool, StoredFile
-from server.uploads.chunk_digest import ChunkDigest
 from server.uploads.form import Event, FormParser, PartData, PartStart, boundary_of
 from server.uploads.protocol import ChunkId, parse_chunk_id, parse_file_id, parse_handshake
 from server.uploads.service import ReceivedChunk
@@ -74,7 +77,8 @@ class _ChunkFormReader:
         self.fields: dict[str, bytearray] = {}
         self.spool: ChunkSpool | None = None
         self.appender: ChunkAppender | None = None  # the spool, when it writes straight in place
-        self.digest: ChunkDigest | None = None  # the chunk's MD5, when chunks are checked as they arrive
+        self.md5: hashlib._Hash | None = None  # the chunk's MD5, when chunks are checked as they arrive
+        self.hasher: OffLoopMD5 | None = None  # feeds it
         self.size = 0
         self._current: str | None = None
 
@@ -91,14 +95,16 @@ class _ChunkFormReader:
         if event.name == "file":
             if self.spool is not None:
                 raise ApiError(E.BAD_FORM, "the form has more than one 'file' part")
-            self.digest = ChunkDigest() if self.verify else None
             if "fileId" in self.fields and "chunkId" in self.fields:
                 file_id, chunk = self.ids()  # ids first: bad ones are refused before the bytes are read
                 self.appender = await self.uploads.open_appender(file_id, chunk)
                 if self.appender is not None:
                     self.spool = self.appender
-                    return
-            self.spool = await self.storage.new_spool()
+            if self.spool is None:
+                self.spool = await self.storage.new_spool()
+            if self.verify:
+                self.md5 = hashlib.md5()
+                self.hasher = OffLoopMD5(self.md5)
         elif self._current is not None:
             if self._current in self.fields:
                 raise ApiError(E.BAD_FORM, f"the form has more than one {event.name!r} field")
@@ -112,9 +118,9 @@ class _ChunkFormReader:
                 raise ApiError(
                     E.CHUNK_TOO_LARGE, f"the chunk is over {self.limit} bytes, the most this server accepts"
                 )
-            if self.digest is not None:
-                self.digest.feed(data)  # hashed in a worker thread, beside the loop's work
-            self.spool.write(data)  # on the loop: an appender hashes a network read (<= 256 KiB) in ~0.4 ms
+            if self.hasher is not None:
+                self.hasher.feed(data)  # hashed in a worker thread, beside the loop's work
+            self.spool.write(data)
         elif self._current is not None:
             value = self.fields[self._current]
             value += data
@@ -135,7 +141,10 @@ class _ChunkFormReader:
     async def received(self) -> ReceivedChunk:
         if self.spool is None:
             raise ApiError(E.BAD_FIELD, "the form has no 'file' part with the chunk's bytes")
-        md5 = await self.digest.digest() if self.digest is not None else None
+        md5 = None
+        if self.hasher is not None and self.md5 is not None:
+            await self.hasher.wait()
+            md5 = self.md5.hexdigest()
         received = ReceivedChunk(self.spool, self.size, md5)
         self.spool = self.appender = None
         return received
