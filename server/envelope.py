@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 from typing import Any
 
 from aiohttp import web
 
 from server.errors import ApiError
 
-_dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+def _json(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in some text: JSON's \u escapes carry what UTF-8 cannot
+        body = json.dumps(payload, separators=(",", ":")).encode("ascii")
+    return web.Response(
+        body=body, status=status, headers=headers, content_type="application/json", charset="utf-8"
+    )
 
 
 def ok(data: Any) -> web.Response:
-    return web.json_response({"code": 0, "msg": "", "data": data}, dumps=_dumps)
+    return _json({"code": 0, "msg": "", "data": data})
 
 
 def error(err: ApiError, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(err.envelope(), status=err.status, dumps=_dumps, headers=headers)
+    return _json(err.envelope(), err.status, headers)

@@ -59,7 +59,10 @@ def parse_http_date(value: str, now: float | None = None) -> int | None:
         return None
     if fields[2] > max_day:
         return None
-    return calendar.timegm((*fields, min(second, 59), 0, 0, 0))
+    try:
+        return calendar.timegm((*fields, min(second, 59), 0, 0, 0))
+    except (ValueError, OverflowError):  # year 0000: four digits, but no date Python can count from
+        return None
 
 
 def format_http_date(seconds: float) -> str:

@@ -28,6 +28,21 @@ MIN_GAP: Final = 80
 
 _DIGITS = re.compile(r"[0-9]+")
 _OWS = " \t"
+# Positions and lengths are 1*DIGIT with no upper bound; any past this one lie past the end of every file we
+# could serve (and Python refuses int() of a string over 4,300 digits), so they are all read as this one.
+_PAST_ANY_END: Final = 10**19
+
+
+def _number(digits: str) -> int:
+    """The value of a 1*DIGIT field, or ``_PAST_ANY_END`` for one beyond it."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 19 else _PAST_ANY_END
+
+
+def _less(left: str, right: str) -> bool:
+    """Whether the 1*DIGIT ``left`` is a smaller number than ``right``, however many digits either has."""
+    a, b = left.lstrip("0"), right.lstrip("0")
+    return (len(a), a) < (len(b), b)
 
 
 @dataclass(frozen=True)
@@ -106,17 +121,16 @@ def parse_range(value: str) -> list[RangeSpec] | None:
         if first_text == "":
             if not _DIGITS.fullmatch(last_text):
                 return None
-            specs.append(RangeSpec(None, int(last_text)))
+            specs.append(RangeSpec(None, _number(last_text)))
             continue
         if not _DIGITS.fullmatch(first_text) or (last_text and not _DIGITS.fullmatch(last_text)):
             return None
-        first, last = int(first_text), (int(last_text) if last_text else None)
         # "An int-range is invalid if the last-pos value is present and less than the first-pos" (14.1.1), and
         # a server "MAY ignore or reject a Range header field that contains an invalid ranges-specifier"
         # (14.2).
-        if last is not None and last < first:
+        if last_text and _less(last_text, first_text):
             return None
-        specs.append(RangeSpec(first, last))
+        specs.append(RangeSpec(_number(first_text), _number(last_text) if last_text else None))
     return specs or None  # range-set = 1#range-spec: at least one
 
 

@@ -37,6 +37,8 @@ Event = PartStart | PartData | PartEnd
 
 def boundary_of(content_type: str) -> bytes:
     """The boundary parameter of a ``multipart/form-data`` Content-Type, or a BAD_FORM error."""
+    if not content_type.isascii():  # RFC 2046 section 5.1.1: a boundary is made of ASCII "bchars"
+        raise ApiError(E.BAD_FORM, "the Content-Type holds characters that are not ASCII; a boundary cannot")
     kind, params = parse_options_header(content_type)
     if kind != b"multipart/form-data":
         raise ApiError(E.BAD_FORM, f"expected a multipart/form-data body, got {kind.decode('latin-1')!r}")

@@ -45,7 +45,10 @@ def file_url(request: web.Request, file_id: str, ext: str) -> str:
 
 
 async def _read_json(request: web.Request) -> Any:
-    raw = await request.read()  # bounded by the app's client_max_size (413 beyond it)
+    try:
+        raw = await request.read()  # bounded by the app's client_max_size (413 beyond it)
+    except (ConnectionError, asyncio.IncompleteReadError):
+        raise ApiError(E.INCOMPLETE_BODY) from None  # the client went away mid-body: nobody reads the answer
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:

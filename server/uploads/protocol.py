@@ -46,6 +46,16 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in text)
 
 
+def _check_unicode(kind: E, field: str, text: str) -> None:
+    """JSON can carry a lone surrogate (``"\\ud800"``), which is no character and cannot be stored as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(
+            kind, f"{field} is not valid Unicode text: it holds a lone surrogate at position {exc.start}"
+        ) from None
+
+
 def parse_file_id(value: Any) -> str:
     """The file id, lowercased. A missing or empty id answers the seed's own 403 "请携带文件编号"."""
     if value is None or value == "":
@@ -101,6 +111,7 @@ def parse_ext(value: Any) -> str:
         raise ApiError(E.BAD_EXT, f'ext must be a string such as ".jpg", got {_type_name(value)}')
     if value == "":
         return ""
+    _check_unicode(E.BAD_EXT, "ext", value)
     if len(value) > MAX_EXT_CHARS:
         raise ApiError(E.BAD_EXT, f"ext is {len(value)} characters long; at most {MAX_EXT_CHARS} are allowed")
     if not value.startswith("."):
@@ -118,6 +129,7 @@ def parse_name(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise ApiError(E.BAD_NAME, f"name must be a string, got {_type_name(value)}")
+    _check_unicode(E.BAD_NAME, "name", value)
     if (
         len(value) > MAX_NAME_CHARS
         or "/" in value

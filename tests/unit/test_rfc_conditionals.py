@@ -72,6 +72,8 @@ def test_generated_dates_are_imf_fixdate() -> None:
         "Sun, 06 Nov 1994 25:49:37 GMT",
         "1994-11-06T08:49:37Z",
         "Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:37 GMT",  # two field lines combined
+        "Sat, 01 Jan 0000 00:00:00 GMT",  # four digits, but no year Python can count from
+        "Sat Jan  1 00:00:00 0000",
     ],
 )
 def test_invalid_dates(value: str) -> None:

@@ -177,3 +177,23 @@ def test_too_many_ranges_are_ignored() -> None:
     at_limit = ",".join(f"{i * 1000}-{i * 1000}" for i in range(MAX_RANGES))
     selected = select_ranges("bytes=" + at_limit, 10_000_000)
     assert isinstance(selected, list) and len(selected) == MAX_RANGES
+
+
+# 1*DIGIT has no upper bound: numbers longer than Python's int() accepts (4,300 digits) still parse.
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (f"bytes=0-{HUGE}", [B(0, 10000)]),  # last-pos past the end: to the end
+        (f"bytes=-{HUGE}", [B(0, 10000)]),  # suffix longer than the file: the whole file
+        (f"bytes={HUGE}-", UNSATISFIABLE),  # first-pos past the end
+        (f"bytes={HUGE}-{HUGE}", UNSATISFIABLE),
+        (f"bytes={HUGE}-{'9' * 4999}", None),  # last-pos < first-pos: invalid, ignored
+        (f"bytes={'0' * 5000}5-9", [B(5, 10)]),  # leading zeros are still a small number
+        (f"bytes=5-{'0' * 5000}4", None),  # 4 < 5: invalid
+    ],
+)
+def test_numbers_of_any_length(value: str, expected: object) -> None:
+    assert select_ranges(value, 10000) == expected

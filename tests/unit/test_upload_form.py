@@ -53,6 +53,8 @@ def test_truncated_body_is_incomplete() -> None:
         "multipart/form-data; boundary=",
         "multipart/mixed; boundary=a",
         "multipart/form-data; boundary=" + "x" * 71,
+        "multipart/form-data; boundary=€",  # not Latin-1, not ASCII
+        "multipart/form-data; boundary=é",  # Latin-1, not ASCII
     ],
 )
 def test_bad_content_types(content_type: str) -> None:

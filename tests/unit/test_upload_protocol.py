@@ -73,7 +73,20 @@ class TestExt:
 
     @pytest.mark.parametrize(
         "ext",
-        ["jpg", "./x", ".a/b", ".a\\b", "..", ".x..y", ".a\x00", ".a\nb", ".\u202ejpg", "." + "x" * 16, 5],
+        [
+            "jpg",
+            "./x",
+            ".a/b",
+            ".a\\b",
+            "..",
+            ".x..y",
+            ".a\x00",
+            ".a\nb",
+            ".\u202ejpg",
+            "." + "x" * 16,
+            5,
+            ".b\ud800",
+        ],
     )
     def test_rejected(self, ext: object) -> None:
         assert kind_of(p.parse_ext, ext) is E.BAD_EXT
@@ -84,9 +97,14 @@ class TestNameAndSize:
         assert p.parse_name(None) is None
         assert p.parse_name("报告 2026.pdf") == "报告 2026.pdf"
 
-    @pytest.mark.parametrize("name", ["a/b", "..", "a\\b", "a\x07", "x" * 256, 3])
+    @pytest.mark.parametrize("name", ["a/b", "..", "a\\b", "a\x07", "x" * 256, 3, "a\ud800", "\udfff.pdf"])
     def test_bad_names(self, name: object) -> None:
         assert kind_of(p.parse_name, name) is E.BAD_NAME
+
+    def test_a_lone_surrogate_is_named_as_such(self) -> None:
+        with pytest.raises(ApiError) as info:
+            p.parse_name("report\ud800.pdf")
+        assert "lone surrogate at position 6" in info.value.msg
 
     def test_size(self) -> None:
         assert p.parse_size(None, 10) is None
