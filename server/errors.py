@@ -10,8 +10,13 @@ it must send next: ``CHUNK_MISMATCH`` (the ids still needed, the refused chunk a
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from dataclasses import dataclass
 from enum import Enum
+
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL = 13  # "Insertion failed because database is full" (the primary result code)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class E(Enum):
     TOO_MANY_CHUNKS = ErrorKind(413, "the file has more chunks than the server accepts")
     BODY_TOO_LARGE = ErrorKind(413, "the request body is larger than the server accepts")
     TOO_MANY_UPLOADS = ErrorKind(429, "too many uploads are in progress; try again later")
+    INSUFFICIENT_STORAGE = ErrorKind(507, "the server's disk is full; nothing was stored, try again later")
     BAD_REQUEST = ErrorKind(400, "bad request")
     FORBIDDEN = ErrorKind(403, "forbidden")
     NOT_FOUND = ErrorKind(404, "not found")
@@ -84,6 +90,21 @@ class ApiError(Exception):
         kind = _BY_STATUS.get(status, E.BAD_REQUEST)
         # aiohttp's 413 text says which limit was hit; its 404/405 texts say less than ours.
         return cls(kind, reason if kind in (E.BODY_TOO_LARGE, E.BAD_REQUEST) else kind.message)
+
+    @classmethod
+    def from_server_condition(cls, exc: BaseException) -> ApiError | None:
+        """The answer for an exception that is a condition of the server, not a bug: a full disk (``ENOSPC``,
+        ``EDQUOT``, SQLite's ``SQLITE_FULL``) is 507. None for anything else."""
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+            reason = exc.strerror or "no space left on device"
+        elif isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == _SQLITE_FULL:
+            reason = str(exc)
+        else:
+            return None
+        return cls(
+            E.INSUFFICIENT_STORAGE,
+            f"the server's disk is full ({reason}); nothing of this request was stored, try again later",
+        )
 
     def envelope(self) -> dict[str, object]:
         return {"code": self.status, "msg": self.msg, "data": self.data, "error": self.kind.name}

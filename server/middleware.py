@@ -79,6 +79,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         keep = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return envelope.error(ApiError.from_status(exc.status, exc.text or exc.reason), headers=keep)
-    except Exception:
+    except Exception as exc:
+        condition = ApiError.from_server_condition(exc)
+        if condition is not None:  # a full disk: a line, not a traceback
+            log.warning(
+                "%s %s answered %d: %s", request.method, request.path, condition.status, condition.msg
+            )
+            return envelope.error(condition)
         log.exception("unhandled error in %s %s", request.method, request.path)
         return envelope.error(ApiError(E.INTERNAL, "internal server error; it has been logged"))

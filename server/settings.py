@@ -57,6 +57,8 @@ class Settings:
     upload_ttl_seconds: float = 24 * 3600.0
     sweep_interval_seconds: float = 600.0
     fsync: Fsync = Fsync.FILES
+    # New uploads and chunks are refused (507) when the data dir's disk would keep less than this free.
+    min_free_bytes: int = 256 * MiB
     verify_chunks: VerifyChunks = VerifyChunks.ARRIVAL
     log_level: str = "INFO"
 
@@ -97,6 +99,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of bytes, 0 or more, got {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -118,6 +127,10 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "max-uploads-in-progress": (_positive_int, "most unfinished uploads kept at once"),
     "upload-ttl-seconds": (_positive_float, "unfinished uploads untouched this long expire"),
     "sweep-interval-seconds": (_positive_float, "how often expired uploads are swept"),
+    "min-free-bytes": (
+        _non_negative_int,
+        "refuse new uploads and chunks (507) when the data dir's disk would keep less free (0: no margin)",
+    ),
     "fsync": (_fsync, "what is fsynced before it counts as stored: all (each chunk), files, none"),
     "verify-chunks": (
         _verify_chunks,

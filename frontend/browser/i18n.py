@@ -53,6 +53,7 @@ class Texts:
     time_left: str
     retrying_in: str
     retrying_now: str
+    server_retrying: str  # the label while retrying after the server answered an error (5xx, 429, 507...)
     paused_detail: str
     finished_detail: str
     separator: str
@@ -136,6 +137,7 @@ EN = Texts(
     per_second="{speed}/s",
     time_left="{time} left",
     retrying_in="{label} in {time} (attempt {attempt})",
+    server_retrying="The server cannot take it now, retrying",
     retrying_now="{label} (attempt {attempt})",
     paused_detail="{label} at {done} of {total}",
     finished_detail="{label}: {total} stored",
@@ -188,6 +190,7 @@ ZH = Texts(
     per_second="{speed}/秒",
     time_left="剩余 {time}",
     retrying_in="{label}：{time}后重试（第 {attempt} 次）",
+    server_retrying="服务器暂时无法接收，正在重试",
     retrying_now="{label}（第 {attempt} 次）",
     paused_detail="{label}：{done} / {total}",
     finished_detail="{label}：已保存 {total}",

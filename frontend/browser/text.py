@@ -77,6 +77,8 @@ def detail(snapshot: UploadSnapshot, texts: Texts = EN) -> str:
             parts.append(texts.time_left.format(time=duration(snapshot.eta, texts)))
         return texts.separator.join(parts)
     if state is UploadState.RETRYING:
+        if snapshot.error_code not in (None, "NETWORK"):  # the server answered: it is not the connection
+            label = texts.server_retrying
         if snapshot.retry_in:
             return texts.retrying_in.format(
                 label=label, time=duration(snapshot.retry_in, texts), attempt=snapshot.attempt

@@ -104,6 +104,10 @@ class Storage(Protocol):
 
     async def count_uploads(self) -> int: ...
 
+    async def free_bytes(self) -> int | None:
+        """Bytes still free where uploads are stored; None when the backend cannot tell (no local disk)."""
+        ...
+
     async def stored_chunks(self, file_id: str) -> Mapping[int, int]:
         """Index -> size of every chunk that is safely stored."""
         ...

@@ -434,6 +434,10 @@ class LocalStorage:
     async def count_uploads(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM uploads").fetchone()[0])
 
+    async def free_bytes(self) -> int:
+        stat = os.statvfs(self.root)  # one system call, on the loop
+        return stat.f_bavail * stat.f_frsize  # what an unprivileged writer may still use
+
     async def stored_chunks(self, file_id: str) -> Mapping[int, int]:
         stored = self._stored.get(file_id)
         if stored is None:
@@ -500,14 +504,18 @@ class LocalStorage:
         self._record_chunk(file_id, index, size)
         return True
 
-    def _record_chunk(self, file_id: str, index: int, size: int, prefix: _Prefix | None = None) -> None:
-        """The chunk's row (and, when it went straight into the partial file, the prefix's new length)."""
+    def _record_chunk(
+        self, file_id: str, index: int, size: int, prefix: tuple[int, int] | None = None
+    ) -> None:
+        """The chunk's row (and, when it went straight into the partial file, the prefix's new chunk count and
+        length). Called before the in-memory state moves, so a failed write (a full disk) leaves both as
+        they were; bytes past the recorded prefix are cut off by the next append (``_open_tail``)."""
         with self.db:
             self.db.execute("BEGIN")
             if prefix is not None:
                 self.db.execute(
                     "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?",
-                    (prefix.chunks, prefix.size, file_id),
+                    (*prefix, file_id),
                 )
             self.db.execute(
                 "INSERT OR REPLACE INTO chunks (file_id, idx, size) VALUES (?, ?, ?)", (file_id, index, size)
@@ -530,13 +538,17 @@ class LocalStorage:
             await appender.discard()
             return False
         assert appender.offset - appender.start == size
+        try:
+            self._record_chunk(file_id, index, size, (prefix.chunks + 1, appender.offset))
+        except BaseException:
+            await appender.discard()  # not committed: its bytes are cut off and the tail is free again
+            raise
         prefix.digest = appender.file_digest
         prefix.chunks += 1
         prefix.size = appender.offset
         appender.revoke()  # committed: the tail is the prefix now; just let go of the file
         if self.fsync is Fsync.ALL:  # the appender fsynced the file before this (in seal)
             prefix.durable_chunks, prefix.durable_size = prefix.chunks, prefix.size
-        self._record_chunk(file_id, index, size, prefix)
         return True
 
     async def _store_from_memory(self, file_id: str, index: int, spool: MemorySpool, size: int) -> None:
@@ -548,15 +560,15 @@ class LocalStorage:
             if spool.size <= INLINE_APPEND_BYTES:
                 # On the loop, like a PrefixAppender's writes (~2 ms for 1 MiB): measured, a worker thread
                 # per chunk cost more CPU in hand-offs and GIL contention than it saved.
-                prefix.size = self._append_bytes(target, prefix, spool.pieces)
+                end, digest = self._append_bytes(target, prefix, spool.pieces)
             else:
                 prefix.writer = _BUSY
                 try:
-                    prefix.size = await asyncio.to_thread(self._append_bytes, target, prefix, spool.pieces)
+                    end, digest = await asyncio.to_thread(self._append_bytes, target, prefix, spool.pieces)
                 finally:
                     prefix.writer = None
-            prefix.chunks += 1
-            self._record_chunk(file_id, index, size, prefix)
+            self._record_chunk(file_id, index, size, (prefix.chunks + 1, end))
+            prefix.size, prefix.digest, prefix.chunks = end, digest, prefix.chunks + 1
             return
         prefix, stored = self._prefixes.get(file_id), self._stored.get(file_id)
         if prefix is not None and stored is not None and index < prefix.chunks and index in stored:
@@ -575,17 +587,21 @@ class LocalStorage:
         os.replace(tmp, path)  # complete bytes appear at once
 
     @staticmethod
-    def _append_bytes(target: Path, prefix: _Prefix, pieces: list[bytes | memoryview]) -> int:
-        """Write the pieces at the end of the prefix (dropping any tail a crash left), then hash them in."""
+    def _append_bytes(
+        target: Path, prefix: _Prefix, pieces: list[bytes | memoryview]
+    ) -> tuple[int, hashlib._Hash]:
+        """Write the pieces at the end of the prefix (dropping any tail a crash left); the new end and the
+        prefix's digest with them hashed in (a copy: the caller moves the prefix once it is recorded)."""
         assert prefix.digest is not None
         fd = _open_tail(target, prefix.size)
         try:
             end = _pwrite_all(fd, pieces, prefix.size)
         finally:
             os.close(fd)
-        for piece in pieces:  # only once written: a failed write leaves the digest as it was
-            prefix.digest.update(piece)
-        return end
+        digest = prefix.digest.copy()
+        for piece in pieces:
+            digest.update(piece)
+        return end, digest
 
     async def advance(self, upload: UploadRecord) -> None:
         file_id = upload.file_id
@@ -599,7 +615,9 @@ class LocalStorage:
             source = self.chunks / file_id / str(prefix.chunks)
             prefix.writer = _BUSY
             try:
-                prefix.size = await asyncio.to_thread(self._append, self.partial / file_id, prefix, source)
+                prefix.size, prefix.digest = await asyncio.to_thread(
+                    self._append, self.partial / file_id, prefix, source
+                )
             finally:
                 prefix.writer = None
             prefix.spilled.append(prefix.chunks)
@@ -636,21 +654,24 @@ class LocalStorage:
         return digest
 
     @staticmethod
-    def _append(target: Path, prefix: _Prefix, source: Path) -> int:
-        """Append one chunk file at the end of the prefix (dropping any tail a crash left), hashing it."""
+    def _append(target: Path, prefix: _Prefix, source: Path) -> tuple[int, hashlib._Hash]:
+        """Append one chunk file at the end of the prefix (dropping any tail a crash left), hashing it into a
+        copy of the prefix's digest; the new end and that digest. A write that fails (a full disk) leaves
+        the prefix as it was."""
         assert prefix.digest is not None
-        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
-        with open(fd, "r+b", buffering=0) as out, open(source, "rb") as chunk:
-            out.truncate(prefix.size)
-            out.seek(prefix.size)
-            size = prefix.size
-            buffer = bytearray(COPY_BUFFER)
-            view = memoryview(buffer)
-            while count := chunk.readinto(buffer):
-                prefix.digest.update(view[:count])
-                out.write(view[:count])
-                size += count
-        return size
+        digest = prefix.digest.copy()
+        fd = _open_tail(target, prefix.size)
+        try:
+            with open(source, "rb") as chunk:
+                size = prefix.size
+                buffer = bytearray(COPY_BUFFER)
+                view = memoryview(buffer)
+                while count := chunk.readinto(buffer):
+                    size = _pwrite_all(fd, [view[:count]], size)
+                    digest.update(view[:count])
+        finally:
+            os.close(fd)
+        return size, digest
 
     async def _make_durable(self, file_id: str, prefix: _Prefix) -> None:
         """fsync the prefix, record its length, then let go of the chunk files it now holds.
@@ -687,7 +708,9 @@ class LocalStorage:
         async def sync() -> None:
             try:
                 await self._make_durable(file_id, prefix)
-            except Exception:  # the final, awaited one reports to the client
+            except OSError as exc:  # the final, awaited one reports to the client
+                log.warning("making the assembled prefix of %s durable failed: %s", file_id, exc)
+            except Exception:
                 log.exception("making the assembled prefix of %s durable failed", file_id)
             finally:
                 prefix.syncing = False

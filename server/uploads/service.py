@@ -91,8 +91,12 @@ class UploadService:
 
     async def handshake(self, hs: Handshake) -> StoredFile | list[str]:
         """The published file if its content is already stored, else the chunk ids still needed, in order."""
-        await self.storage.add_name(hs.file_id, hs.ext, hs.name)
         existing = await self.storage.get_file(hs.file_id)
+        if existing is None:
+            await self._check_space(
+                0
+            )  # an upload that cannot be stored is refused before anything is written
+        await self.storage.add_name(hs.file_id, hs.ext, hs.name)
         if existing is not None:
             return existing
         async with self.locks.hold(hs.file_id):
@@ -151,6 +155,7 @@ class UploadService:
                 await data.spool.discard()
                 return []
             await self._check_bytes(upload, chunk, data)
+            await self._check_space(data.size)
             await data.spool.seal()  # fsync outside the lock: parallel chunks do not wait for each other
         except BaseException:
             await data.spool.discard()
@@ -195,6 +200,17 @@ class UploadService:
             await self._needed(upload),  # what the seed's client sends next: this chunk among them
         )
 
+    async def _check_space(self, incoming: int) -> None:
+        """507 when storing ``incoming`` more bytes would leave less free than ``--min-free-bytes``."""
+        free = await self.storage.free_bytes()
+        margin = self.settings.min_free_bytes
+        if free is not None and free - incoming < margin:
+            raise ApiError(
+                E.INSUFFICIENT_STORAGE,
+                f"the server's disk is full: {free} bytes free, and it keeps at least {margin} free; nothing "
+                "was stored, try again once space is freed (what was stored before is kept)",
+            )
+
     def _advance_later(self, file_id: str) -> None:
         """Run ``Storage.advance`` for this file in the background; one runner per file, re-run if asked."""
         if file_id in self._advancing:
@@ -212,8 +228,11 @@ class UploadService:
                         await self.storage.advance(upload)
                 if file_id not in self._advance_again:
                     return
-        except Exception:  # the final assembly does the work again and reports any error to the client
-            log.exception("background assembly of %s failed", file_id)
+        except Exception as exc:  # the final assembly does the work again and reports any error to the client
+            if ApiError.from_server_condition(exc) is not None:
+                log.warning("background assembly of %s stopped: %s", file_id, exc)
+            else:
+                log.exception("background assembly of %s failed", file_id)
         finally:
             del self._advancing[file_id]
 

@@ -89,6 +89,9 @@ def test_the_pages_english_words_are_unchanged() -> None:
         "Connection lost, retrying in 4 s (attempt 2)"
     )
     assert text.detail(snap(UploadState.RETRYING, attempt=1)) == "Connection lost, retrying (attempt 1)"
+    full = snap(UploadState.RETRYING, attempt=1, error_code="INSUFFICIENT_STORAGE", error="the disk is full")
+    assert text.detail(full) == "The server cannot take it now, retrying (attempt 1)"
+    assert text.error(full) == "the disk is full"
     assert text.detail(snap(UploadState.PAUSED, bytes_done=MiB)) == "Paused at 1.0 MiB of 4.0 MiB"
     assert text.detail(snap(UploadState.FINISHED)) == "Done: 4.0 MiB stored"
     assert (

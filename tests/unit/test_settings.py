@@ -19,6 +19,11 @@ def test_defaults() -> None:
     assert s.verify_chunks is VerifyChunks.ARRIVAL
 
 
+def test_min_free_bytes() -> None:
+    assert Settings().min_free_bytes == 256 * MiB
+    assert parse_settings(["--min-free-bytes", "0"], environ={}).min_free_bytes == 0
+
+
 def test_verify_chunks_modes() -> None:
     assert parse_settings(["--verify-chunks", "Assembly"], environ={}).verify_chunks is VerifyChunks.ASSEMBLY
     env = {"RT_VERIFY_CHUNKS": "assembly"}
@@ -59,6 +64,7 @@ def test_environment_then_flags() -> None:
         ["--fsync", "maybe"],
         ["--upload-ttl-seconds", "-1"],
         ["--verify-chunks", "never"],
+        ["--min-free-bytes", "-1"],
     ],
 )
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:
