@@ -40,7 +40,8 @@ loss with ``--fsync files`` can at worst make the whole-file MD5 check discard t
 Crash safety (``kill -9`` at any moment): bytes are written to ``tmp/`` first (fsynced with ``--fsync all``),
 then renamed into place, and only then recorded in SQLite. A row therefore always points at complete bytes; bytes without a row
 are simply asked for again. A published file is visible only once its row in ``files`` exists, which is
-written after the rename into ``files/``. SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit
+written after the rename into ``files/``; a published file removed from ``files/`` by hand loses its row (at
+start-up, or when it is next asked for), so it is not answered as stored and can be uploaded again. SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit
 survives the death of the process (not necessarily of the machine, which loses at most the last commits).
 SQLite calls are short and run on the event loop; file copies, hashing and fsync run in threads.
 """
@@ -331,6 +332,10 @@ class LocalStorage:
         for path in self.partial.iterdir():
             if path.name not in uploads:
                 path.unlink(missing_ok=True)
+        on_disk = {path.name for path in self.files.iterdir()}
+        missing = sorted(files - on_disk)
+        if missing:
+            self._forget_missing(missing)
 
     async def close(self) -> None:
         for task in list(self._syncs):
@@ -352,7 +357,23 @@ class LocalStorage:
         row = self.db.execute("SELECT size, created_at FROM files WHERE file_id = ?", (file_id,)).fetchone()
         if row is None:
             return None
-        return StoredFile(file_id, row[0], row[1], self.files / file_id)
+        path = self.files / file_id
+        if not path.exists():  # removed by hand: forget it, so that it can be uploaded again
+            self._forget_missing([file_id])
+            return None
+        return StoredFile(file_id, row[0], row[1], path)
+
+    def _forget_missing(self, file_ids: list[str]) -> None:
+        """Drop the rows of published files whose bytes are gone (their names stay, for a new upload)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("DELETE FROM files WHERE file_id = ?", [(file_id,) for file_id in file_ids])
+        log.warning(
+            "%d published file(s) are missing from %s and were forgotten: %s",
+            len(file_ids),
+            self.files,
+            ", ".join(file_ids[:10]) + (", ..." if len(file_ids) > 10 else ""),
+        )
 
     async def get_name(self, file_id: str, ext: str) -> FileName | None:
         row = self.db.execute(

@@ -8,6 +8,7 @@ import os
 import random
 
 import aiohttp
+import pytest
 
 from tests.support.seed_protocol import CHUNK, SeedClient, plan
 from tests.support.server_process import ServerProcess
@@ -220,3 +221,23 @@ async def test_another_chunk_list_for_a_started_upload(
     await client.handshake(other)
     resized = plan(b"".join(other.chunks), chunk_size=CHUNK // 2)
     assert (await client.handshake(resized)).data == resized.chunk_ids
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "after-a-restart"])
+async def test_a_published_file_removed_by_hand_is_forgotten_and_can_be_uploaded_again(
+    server: ServerProcess, http: aiohttp.ClientSession, restart: bool
+) -> None:
+    p = plan(os.urandom(2 * CHUNK + 9))
+    client = SeedClient(http, server.url)
+    url = await client.upload(p)
+    (server.data_dir / "files" / p.file_id).unlink()  # an operator's mistake
+    if restart:
+        server.restart(hard=False)
+        client = SeedClient(http, server.url)
+    assert (await client.get_bytes(url))[0] == 404
+    assert (await client.handshake(p)).data == p.chunk_ids  # not "stored": every chunk is needed again
+    assert await client.upload(p) == url
+    status, body = await client.get_bytes(url)
+    assert status == 200 and hashlib.md5(body).hexdigest() == p.file_id
+    assert any("were forgotten" in line for line in server.log)
+    assert server.errors_logged() == []
