@@ -10,17 +10,22 @@ from aiohttp import web
 
 from server import logs
 from server.app import create_app
+from server.connections import listen
 from server.settings import Settings, parse_settings
 
 log = logging.getLogger("server")
 
 
 async def serve(settings: Settings) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None, handler_cancellation=False)
+    runner = web.AppRunner(
+        create_app(settings),
+        access_log=None,
+        handler_cancellation=False,
+        keepalive_timeout=settings.idle_timeout_seconds,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    host, port = runner.addresses[0][:2]
+    listener, _ = await listen(runner, settings.host, settings.port, settings.max_connections)
+    host, port = listener.sockets[0].getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     log.info("serving on http://%s:%d/ (data in %s)", shown, port, settings.data_dir.resolve())
     stop = asyncio.Event()
@@ -30,7 +35,9 @@ async def serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
+        listener.close()  # no new connections; then the open ones are shut down
         await runner.cleanup()
+        await listener.wait_closed()
 
 
 def main(argv: list[str] | None = None) -> None:

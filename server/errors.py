@@ -33,6 +33,10 @@ class E(Enum):
     BAD_JSON = ErrorKind(400, "the body is not valid JSON")
     BAD_FORM = ErrorKind(400, "the body is not a valid multipart/form-data form")
     INCOMPLETE_BODY = ErrorKind(400, "the request body ended before it was complete; nothing was stored")
+    BODY_TIMEOUT = ErrorKind(408, "the request body stopped arriving; nothing was stored")
+    TOO_MANY_CONNECTIONS = ErrorKind(
+        503, "the server has as many connections open as it takes; try again soon"
+    )
     BAD_FIELD = ErrorKind(400, "a field is missing or has the wrong type")
     BAD_FILE_ID = ErrorKind(400, "fileId must be 32 hexadecimal digits (the file's MD5)")
     BAD_CHUNK_ID = ErrorKind(400, "chunkId must be the chunk's MD5 (32 hex digits) followed by its index")

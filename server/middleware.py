@@ -73,7 +73,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as err:
-        return envelope.error(err)
+        response = envelope.error(err)
+        if err.kind is E.BODY_TIMEOUT:
+            response.force_close()  # the rest of that body may still come: the connection cannot be reused
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

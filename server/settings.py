@@ -57,6 +57,10 @@ class Settings:
     upload_ttl_seconds: float = 24 * 3600.0
     sweep_interval_seconds: float = 600.0
     fsync: Fsync = Fsync.FILES
+    # Connections (nginx's defaults are the reference: keep-alive 75 s, client header and body 60 s).
+    idle_timeout_seconds: float = 75.0  # an idle keep-alive connection, or a request head still incomplete
+    body_timeout_seconds: float = 60.0  # a request body from which no byte arrived for this long
+    max_connections: int = 4096  # open at once; more are answered 503 and closed before anything is read
     # New uploads and chunks are refused (507) when the data dir's disk would keep less than this free.
     min_free_bytes: int = 256 * MiB
     verify_chunks: VerifyChunks = VerifyChunks.ARRIVAL
@@ -127,6 +131,15 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "max-uploads-in-progress": (_positive_int, "most unfinished uploads kept at once"),
     "upload-ttl-seconds": (_positive_float, "unfinished uploads untouched this long expire"),
     "sweep-interval-seconds": (_positive_float, "how often expired uploads are swept"),
+    "idle-timeout-seconds": (
+        _positive_float,
+        "close a keep-alive connection idle this long, or one whose request head has not arrived in this time",
+    ),
+    "body-timeout-seconds": (
+        _positive_float,
+        "answer 408 and close when no byte of a request body arrived for this long (a handshake: all of it)",
+    ),
+    "max-connections": (_positive_int, "most connections open at once; more are answered 503 and closed"),
     "min-free-bytes": (
         _non_negative_int,
         "refuse new uploads and chunks (507) when the data dir's disk would keep less free (0: no margin)",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -45,10 +46,14 @@ def file_url(request: web.Request, file_id: str, ext: str) -> str:
 
 
 async def _read_json(request: web.Request) -> Any:
+    timeout = request.app[SETTINGS].body_timeout_seconds
     try:
-        raw = await request.read()  # bounded by the app's client_max_size (413 beyond it)
+        async with asyncio.timeout(timeout):  # small (the chunk ids): all of it within the body timeout
+            raw = await request.read()  # bounded by the app's client_max_size (413 beyond it)
     except (ConnectionError, asyncio.IncompleteReadError):
         raise ApiError(E.INCOMPLETE_BODY) from None  # the client went away mid-body: nobody reads the answer
+    except TimeoutError:
+        raise ApiError(E.BODY_TIMEOUT, f"the handshake's body did not arrive within {timeout:g} s") from None
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -153,6 +158,21 @@ class _ChunkFormReader:
         return received
 
 
+async def _pieces(request: web.Request, timeout: float) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive; 408 BODY_TIMEOUT when none arrived for ``timeout`` seconds (a slow
+    link keeps going as long as bytes keep coming)."""
+    reads = request.content.iter_any().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(timeout):
+                piece = await anext(reads)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiError(E.BODY_TIMEOUT, f"no byte of the chunk's body arrived for {timeout:g} s") from None
+        yield piece
+
+
 @routes.post("/api/upload")
 async def upload_chunk(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
@@ -167,7 +187,7 @@ async def upload_chunk(request: web.Request) -> web.Response:
     form = _ChunkFormReader(request)
     try:
         try:
-            async for piece in request.content.iter_any():
+            async for piece in _pieces(request, settings.body_timeout_seconds):
                 for event in parser.feed(piece):
                     await form.handle(event)
             parser.close()

@@ -1,0 +1,132 @@
+"""Connections the server does not let pile up: idle ones and incomplete heads are closed, a body that stops
+arriving gets 408 and is closed, and beyond ``--max-connections`` a connection is answered 503 at once; none
+of it stops a normal request, and the log stays small."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+from tests.support.seed_protocol import SeedClient, form_body, plan
+from tests.support.server_process import ServerProcess
+
+BOUND = 15.0  # seconds: what "closed in bounded time" means here, for timeouts of 1 s
+
+
+async def connect(server: ServerProcess) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = server.url.removeprefix("http://").split(":")
+    return await asyncio.open_connection(host, int(port))
+
+
+async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes the connection (fails the test after ``BOUND`` s). After
+    a 408, aiohttp reads (and drops) what more of the body comes for 10 s before it closes."""
+    return await asyncio.wait_for(reader.read(), BOUND)
+
+
+@pytest.fixture
+def quick(make_server: Callable[..., ServerProcess]) -> ServerProcess:
+    return make_server("--idle-timeout-seconds", "1", "--body-timeout-seconds", "1")
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET /api/files HTTP/1.1\r\nHost: x\r\n"],  # nothing at all; a head that never ends
+    ids=["silent", "incomplete-head"],
+)
+async def test_an_idle_connection_or_an_incomplete_head_is_closed(quick: ServerProcess, sent: bytes) -> None:
+    reader, writer = await connect(quick)
+    writer.write(sent)
+    assert await read_until_closed(reader) == b""  # closed, nothing answered
+    writer.close()
+    assert quick.errors_logged() == []
+
+
+async def test_a_chunk_body_that_stops_arriving_gets_408_and_is_closed(quick: ServerProcess) -> None:
+    p = plan(os.urandom(5000))
+    async with aiohttp.ClientSession() as http:
+        assert (await SeedClient(http, quick.url).handshake(p)).status == 200
+    body, content_type = form_body(
+        [("chunkId", p.chunk_ids[0]), ("fileId", p.file_id), ("file", p.chunks[0])]
+    )
+    reader, writer = await connect(quick)
+    head = (
+        f"POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}"
+    )
+    writer.write(head.encode() + b"\r\n\r\n" + body[:3000])  # then nothing more
+    answer = await read_until_closed(reader)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    envelope = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert envelope["error"] == "BODY_TIMEOUT" and "no byte" in envelope["msg"]
+    async with aiohttp.ClientSession() as http:  # nothing of it was kept: the chunk is still needed
+        assert (await SeedClient(http, quick.url).handshake(p)).data == p.chunk_ids
+    assert not any((quick.data_dir / "tmp").iterdir())
+    assert quick.errors_logged() == []
+
+
+async def test_a_handshake_body_that_stops_arriving_gets_408_and_is_closed(quick: ServerProcess) -> None:
+    reader, writer = await connect(quick)
+    writer.write(
+        b"POST /api/upload/handshake HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 500\r\n\r\n{"fileId":'
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)  # the close follows, after
+    writer.close()  # aiohttp's 10 s of lingering (tested above)
+    assert head.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in head, head
+    assert quick.errors_logged() == []
+
+
+async def test_a_thousand_idle_connections_do_not_stop_a_normal_request(server: ServerProcess) -> None:
+    idle = [await connect(server) for _ in range(1000)]
+    try:
+        p = plan(os.urandom(10_000))
+        async with aiohttp.ClientSession() as http:
+            client = SeedClient(http, server.url)
+            url = await client.upload(p)
+            status, body = await client.get_bytes(url)
+        assert status == 200 and hashlib.md5(body).hexdigest() == p.file_id
+    finally:
+        for _, writer in idle:
+            writer.close()
+    assert server.errors_logged() == []
+
+
+async def test_connections_over_the_cap_get_503_at_once_and_the_log_stays_small(
+    make_server: Callable[..., ServerProcess],
+) -> None:
+    server = make_server("--max-connections", "20")
+    held = [await connect(server) for _ in range(20)]
+    lines_before = len(server.log)
+    answers = []
+    for _ in range(200):
+        reader, writer = await connect(server)
+        answers.append(await read_until_closed(reader))
+        writer.close()
+    assert all(answer.startswith(b"HTTP/1.1 503 ") for answer in answers), answers[0][:200]
+    head, _, body = answers[0].partition(b"\r\n\r\n")
+    assert b"Retry-After: 5" in head and b"Connection: close" in head
+    envelope = json.loads(body)
+    assert envelope["error"] == "TOO_MANY_CONNECTIONS" and "20 connections" in envelope["msg"]
+    assert len(server.log) - lines_before <= 2, server.log[lines_before:]  # one line per 10 s, not 200
+
+    for _, writer in held:
+        writer.close()
+
+    async def served() -> bool:
+        async with aiohttp.ClientSession() as http, http.get(server.url + "/api/files") as resp:
+            return resp.status == 200
+
+    # The server sees the held connections close, then serves again (each try is answered at once).
+    for _ in range(500):
+        if await served():
+            break
+    else:
+        pytest.fail("no request was served after the held connections closed")
+    assert server.errors_logged() == []
