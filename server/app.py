@@ -11,7 +11,7 @@ from aiohttp import web
 
 from server import downloads, embed, page, served
 from server.keys import SETTINGS, STORAGE, UPLOADS
-from server.middleware import cors_middleware, error_middleware
+from server.middleware import cors_middleware, error_middleware, host_middleware
 from server.settings import Settings
 from server.storage.local import LocalStorage
 from server.uploads import handlers as upload_handlers
@@ -47,7 +47,7 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[cors_middleware, error_middleware],
+        middlewares=[cors_middleware, error_middleware, host_middleware],
         client_max_size=settings.max_handshake_bytes,  # bounds request.read(); chunks are streamed
     )
     storage = LocalStorage(settings.data_dir, fsync=settings.fsync)

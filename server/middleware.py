@@ -9,6 +9,7 @@ from aiohttp import web
 
 from server import envelope
 from server.errors import ApiError, E
+from server.hosts import host_allowed, host_name
 from server.keys import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,21 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise
     response.headers.update(headers)
     return response
+
+
+@web.middleware
+async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``421 Misdirected Request`` for a ``Host`` this server does not answer for (``server.hosts``)."""
+    settings = request.app[SETTINGS]
+    if not host_allowed(
+        request.host, allowed=settings.allowed_hosts, bound_host=settings.host, public_url=settings.public_url
+    ):
+        raise ApiError(
+            E.MISDIRECTED_HOST,
+            f"this server does not answer for the host {host_name(request.host)!r}; its operator can allow it "
+            "with --allowed-hosts (or set --public-url)",
+        )
+    return await handler(request)
 
 
 @web.middleware

@@ -50,6 +50,9 @@ class Settings:
     # Origins allowed to call the API cross-origin. "*" (the default) allows any origin: the seed's page
     # runs on another origin than the API and must keep working out of the box.
     cors_origins: tuple[str, ...] = ("*",)
+    # Host header values answered (see server/hosts.py); empty: localhost, --host and IP literals, or any
+    # with --public-url.
+    allowed_hosts: tuple[str, ...] = ()
     max_chunk_bytes: int = 8 * MiB
     max_file_bytes: int = 16 * GiB
     max_chunks_per_file: int = 20_000
@@ -125,6 +128,13 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "downloads-dir": (Path, "folder served at /download/ (default: <data-dir>/downloads)"),
     "public-url": (str, "base URL used in answers, e.g. https://files.example.com (default: from request)"),
     "cors-origins": (_origins, "comma-separated origins allowed to call the API, or * for any"),
+    "allowed-hosts": (
+        _origins,
+        (
+            "comma-separated Host names answered, or * for any (default: localhost, --host and IP "
+            "addresses; any with --public-url); others get 421"
+        ),
+    ),
     "max-chunk-bytes": (_positive_int, "largest accepted chunk, in bytes"),
     "max-file-bytes": (_positive_int, "largest accepted file, in bytes"),
     "max-chunks-per-file": (_positive_int, "most chunks one file may have"),

@@ -119,7 +119,7 @@ async def test_a_client_that_leaves_in_the_middle_of_a_handshake(no_new_errors: 
     for _ in range(3):
         _, writer = await asyncio.open_connection(host, int(port))
         writer.write(
-            b"POST /api/upload/handshake HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /api/upload/handshake HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b'Content-Length: 1000\r\n\r\n{"fileId":'
         )
         await writer.drain()
