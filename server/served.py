@@ -2,7 +2,9 @@
 
 A file is served only once it is published (complete and verified) and only under an extension a handshake
 gave it. Its content never changes (it is named by its MD5), so ``"<fileId>"`` is a perfect strong ETag; its
-Last-Modified is the moment it was published, and it is offered under the original name the handshake gave.
+Last-Modified is the moment it was published. It is offered (Content-Disposition) under the ``name`` in the
+URL's query, which the handshake puts in each uploader's own link (``?name=report.pdf``), else as
+``<fileId><ext>``: no handshake decides what another uploader's link downloads as.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from server.file_response import LocalFile, Representation, Source, StreamedFile
 from server.keys import STORAGE
 from server.rfc.conditionals import EntityTag
 from server.storage.base import Storage, StoredFile
-from server.uploads.protocol import split_upload_path
+from server.uploads.protocol import parse_name, split_upload_path
 
 routes = web.RouteTableDef()
 
@@ -35,6 +37,7 @@ async def uploaded_file(request: web.Request) -> web.StreamResponse:
     if parts is None:
         raise ApiError(E.NOT_FOUND, "no such uploaded file")
     file_id, ext = parts
+    name = parse_name(request.query.get("name"))  # the same rules as the handshake's name (400 BAD_NAME)
     stored = await storage.get_file(file_id)
     offered = await storage.get_name(file_id, ext)
     if stored is None or offered is None:
@@ -54,6 +57,6 @@ async def uploaded_file(request: web.Request) -> web.StreamResponse:
         etag=EntityTag(f'"{file_id}"'),
         last_modified=stored.created_at,
         content_type=content_type_for(file_id + ext),
-        filename=offered.name or file_id + ext,
+        filename=name or file_id + ext,
     )
     return respond(request, rep, source)

@@ -126,8 +126,9 @@ class MemoryServer:
         """Forget every unfinished upload (a restart that lost its data); stored files stay."""
         self.uploads.clear()
 
-    def url(self, file_id: str, ext: str) -> str:
-        return f"{self.base_url}/upload/{quote(file_id + ext)}"
+    def url(self, file_id: str, ext: str, name: str | None = None) -> str:
+        url = f"{self.base_url}/upload/{quote(file_id + ext)}"
+        return url if name is None else f"{url}?name={quote(name, safe='')}"
 
     def handle(self, req: HttpRequest) -> HttpResponse:
         path = urlsplit(req.url).path
@@ -159,10 +160,11 @@ class MemoryServer:
                 raise _Refused(
                     400, "BAD_CHUNK_ID", f"chunkIds[{position}] is not a chunk id ending with {position}"
                 )
-        if isinstance(body.get("name"), str):
-            self.names[file_id] = body["name"]
+        name = body.get("name") if isinstance(body.get("name"), str) and body.get("name") else None
+        if name is not None:
+            self.names[file_id] = name
         if file_id in self.files:
-            return self.url(file_id, ext)
+            return self.url(file_id, ext, name)
         upload = self.uploads.get(file_id)
         if upload is not None and upload.chunk_ids != ids:
             if upload.chunks:
@@ -178,7 +180,7 @@ class MemoryServer:
         if needed:
             return needed
         self._assemble(file_id, upload)
-        return self.url(file_id, ext)
+        return self.url(file_id, ext, name)
 
     def _chunk(self, form: FormBody) -> list[str]:
         file_id = _file_id(form.field("fileId"))

@@ -61,9 +61,11 @@ def percent_encode(text: str) -> str:
     return "".join(chr(byte) if byte in _KEEP else f"%{byte:02X}" for byte in text.encode("utf-8"))
 
 
-def file_url(base_url: str, file_id: str, ext: str) -> str:
-    """Where the stored file is served (the seed: `http://localhost:8000/upload/${fileId}${ext}`)."""
-    return _join(base_url, FILES_PATH + percent_encode(file_id + ext))
+def file_url(base_url: str, file_id: str, ext: str, name: str | None = None) -> str:
+    """Where the stored file is served (the seed: `http://localhost:8000/upload/${fileId}${ext}`), with
+    ``?name=`` when the upload sent a name: the server offers the download under the name in the link."""
+    url = _join(base_url, FILES_PATH + percent_encode(file_id + ext))
+    return url if name is None else f"{url}?name={percent_encode(name).replace('/', '%2F')}"
 
 
 def envelope_data(resp: HttpResponse) -> Any:

@@ -304,9 +304,11 @@ class UploadController:
             self._finish(self._default_url())
 
     def _default_url(self) -> str:
-        """The seed's link when no answer gave one: `${base}/upload/${fileId}${ext}`."""
+        """The link when no answer gave one: the seed's `${base}/upload/${fileId}${ext}`, with the name the
+        handshake sent (``?name=``), as the server answers it."""
         plan = self._plan_or_fail()
-        return protocol.file_url(self.base_url, plan.file_id, plan.ext)
+        name = upload_name(self.source.name) if self.config.send_name else None
+        return protocol.file_url(self.base_url, plan.file_id, plan.ext, name)
 
     async def _hash(self) -> None:
         self._hashed = 0

@@ -39,10 +39,13 @@ MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the chunk's byte
 routes = web.RouteTableDef()
 
 
-def file_url(request: web.Request, file_id: str, ext: str) -> str:
-    """The absolute URL of a published file, as the seed's handshake answers it."""
+def file_url(request: web.Request, file_id: str, ext: str, name: str | None = None) -> str:
+    """The absolute URL of a published file, as the seed's handshake answers it; with the uploader's own
+    ``name`` in its query, so that this uploader's link downloads under the name it gave (and nobody else's
+    handshake can change that)."""
     base = request.app[SETTINGS].public_url.rstrip("/") or str(request.url.origin())
-    return f"{base}/upload/{quote(file_id + ext)}"
+    url = f"{base}/upload/{quote(file_id + ext)}"
+    return url if name is None else f"{url}?name={quote(name, safe='')}"
 
 
 async def _read_json(request: web.Request) -> Any:
@@ -70,7 +73,7 @@ async def handshake(request: web.Request) -> web.Response:
     )
     result = await request.app[UPLOADS].handshake(hs)
     if isinstance(result, StoredFile):
-        return envelope.ok(file_url(request, hs.file_id, hs.ext))
+        return envelope.ok(file_url(request, hs.file_id, hs.ext, hs.name))
     return envelope.ok(result)
 
 

@@ -57,7 +57,7 @@ def test_the_documented_snippet_uploads_from_a_page_that_is_not_isolated(
         "key": "u1",
         "name": "report.pdf",
         "fileId": md5,
-        "url": f"{server.url}/upload/{md5}.pdf",
+        "url": f"{server.url}/upload/{md5}.pdf?name=report.pdf",
     }
     assert fetch_md5(done["detail"]["url"]) == md5
     kinds = [e["type"] for e in host.events("up")]
@@ -132,8 +132,8 @@ def test_two_uploaders_on_one_page_work_independently(
 
     done_a = host.wait_event("upload-done", "zh", "photo.pdf")["detail"]
     done_b = host.wait_event("upload-done", "en", "data.bin")["detail"]
-    assert done_a["url"] == f"{server.url}/upload/{md5_of(a)}.pdf"
-    assert done_b["url"] == f"{server.url}/upload/{md5_of(b)}.bin"
+    assert done_a["url"] == f"{server.url}/upload/{md5_of(a)}.pdf?name=photo.pdf"
+    assert done_b["url"] == f"{server.url}/upload/{md5_of(b)}.bin?name=data.bin"
     assert fetch_md5(done_a["url"]) == md5_of(a)
     assert fetch_md5(done_b["url"]) == md5_of(b)
     # Each element heard only about its own files.

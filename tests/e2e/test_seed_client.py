@@ -172,5 +172,5 @@ def test_seed_client_resends_a_chunk_damaged_on_the_way(
     assert stored_md5(server, file_id) == file_id
     assert calls.count("/api/upload") == 4 + 1  # every chunk once, the damaged one twice
     assert statuses == [200, 422, 200, 200, 200]  # refused when it arrived, taken the next time
-    assert server.assemblies(file_id) == 1
+    assert server.assembled(file_id) == 1
     assert server.errors_logged() == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -24,9 +25,10 @@ EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
 
 def check_stored(link: str, source: Path, ext: str) -> None:
-    """The link is the server's ``/upload/<fileId><ext>`` and serves exactly the source's bytes."""
+    """The link is the server's ``/upload/<fileId><ext>`` (with the file's name, ``?name=``) and serves exactly
+    the source's bytes."""
     md5 = md5_of(source)
-    assert link.endswith(f"/upload/{md5}{ext}"), link
+    assert link.endswith(f"/upload/{md5}{ext}?name={quote(source.name)}"), link
     assert fetch_md5(link) == md5
 
 

@@ -76,7 +76,7 @@ async def test_a_damaged_chunk_is_refused_at_once_and_the_good_copy_taken(
     last = await send(client, p, 3, order)
     assert (last.status, last.data) == (200, [])  # no 422 at assembly: nothing damaged was stored
     assert await published_md5(client, p) == p.file_id
-    assert server.assemblies(p.file_id) == 1
+    assert server.assembled(p.file_id) == 1
     assert server.errors_logged() == []
 
 
@@ -95,7 +95,7 @@ async def test_good_chunks_four_at_a_time_after_a_damaged_one(
     assert [answer.status for answer in answers] == [200] * len(p.chunk_ids), [a.body for a in answers]
     assert sum(answer.data == [] for answer in answers) >= 1
     assert await published_md5(client, p) == p.file_id
-    assert server.assemblies(p.file_id) == 1
+    assert server.assembled(p.file_id) == 1
     assert server.errors_logged() == []
 
 
@@ -164,6 +164,6 @@ async def test_with_assembly_checks_a_damaged_chunk_is_found_when_the_file_is_co
     assert (await client.handshake(p)).data == [p.chunk_ids[1]]
     assert (await client.send_chunk(p, p.chunk_ids[1])).data == []
     assert await published_md5(client, p) == p.file_id
-    assert server.assemblies(p.file_id) == 1
+    assert server.assembled(p.file_id) == 1
     assert not any((server.data_dir / "tmp").iterdir())
     assert server.errors_logged() == []

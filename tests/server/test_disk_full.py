@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.seed_protocol import CHUNK, SeedClient, plan
 from tests.support.server_process import ServerProcess
+from tests.support.waiting import wait_until
 
 MiB = 1024 * 1024
 
@@ -147,7 +148,7 @@ async def test_a_write_that_meets_a_full_disk_answers_507_without_a_traceback(
     refused = await client.post_form(ids_first)  # written straight into the partial file: ENOSPC
     assert (refused.status, refused.body["error"]) == (507, "INSUFFICIENT_STORAGE"), refused.body
     assert "No space left on device" in refused.body["msg"]
-    assert [line for line in server.log if "answered 507" in line], server.log
+    wait_until(lambda: any("answered 507" in line for line in server.log), what="the 507's one log line")
     assert server.errors_logged() == []
     filler.unlink()
     needed = (await client.handshake(p)).data

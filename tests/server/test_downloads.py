@@ -608,7 +608,9 @@ async def test_uploaded_file_is_served_like_a_download(
     data = pattern(300_000, b"upload")
     p = plan(data)
     client = SeedClient(http, srv.url)
-    file_url = await client.upload(p, ".txt", name="季度报告.txt")
+    await client.upload(p, ".txt", name="季度报告.txt")
+    file_url = (await client.handshake(p, ".txt", name="季度报告.txt")).data  # the uploader's own link
+    assert file_url.endswith("?name=%E5%AD%A3%E5%BA%A6%E6%8A%A5%E5%91%8A.txt")
     target = URL(file_url, encoded=True)
 
     status, headers, body = await fetch(http, target)
@@ -636,6 +638,24 @@ async def test_uploaded_file_is_served_like_a_download(
     _, get_headers, _ = await fetch(http, target)
     head_status, head_headers, head_body = await fetch(http, target, "HEAD")
     assert (head_status, head_body, without_date(head_headers)) == (200, b"", without_date(get_headers))
+
+
+async def test_each_uploaders_link_keeps_its_own_name_whatever_others_send(
+    srv: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    """A stranger who knows the file's MD5 handshakes first with another name: the victim's link still
+    downloads under the victim's name, and a link without a name under the file's id."""
+    p = plan(pattern(2000, b"report"))
+    client = SeedClient(http, srv.url)
+    stranger = (await client.handshake(p, ".pdf", name="malware.exe")).data
+    assert isinstance(stranger, list)  # nothing stored yet: the stranger cannot send the bytes
+    await client.upload(p, ".pdf", name="report.pdf")
+    victim = (await client.handshake(p, ".pdf", name="report.pdf")).data
+    for link, offered in ((victim, "report.pdf"), (f"{srv.url}/upload/{p.file_id}.pdf", f"{p.file_id}.pdf")):
+        _, headers, body = await fetch(http, URL(link, encoded=True))
+        assert body == pattern(2000, b"report") and offered_name(headers["Content-Disposition"]) == offered
+    status, _, _ = await fetch(http, URL(f"{srv.url}/upload/{p.file_id}.pdf?name=a/b", encoded=True))
+    assert status == 400  # the same rules as the handshake's name
 
 
 async def test_uploaded_file_without_a_name_is_offered_as_its_url(

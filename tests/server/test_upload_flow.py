@@ -239,5 +239,5 @@ async def test_a_published_file_removed_by_hand_is_forgotten_and_can_be_uploaded
     assert await client.upload(p) == url
     status, body = await client.get_bytes(url)
     assert status == 200 and hashlib.md5(body).hexdigest() == p.file_id
-    assert any("were forgotten" in line for line in server.log)
+    wait_until(lambda: any("were forgotten" in line for line in server.log), what="the log line")
     assert server.errors_logged() == []

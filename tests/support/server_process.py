@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.waiting import wait_until
+
 _URL = re.compile(r"serving on (http://\S+?)/? ")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,6 +108,11 @@ class ServerProcess:
     def assemblies(self, file_id: str) -> int:
         """How many times the server logged that it assembled (and published) this file."""
         return sum(f"assembled {file_id}" in line for line in self.log)
+
+    def assembled(self, file_id: str) -> int:
+        """``assemblies`` once the first such line has reached ``log`` (lines arrive through a pipe)."""
+        wait_until(lambda: self.assemblies(file_id) >= 1, what=f"the log line for the assembly of {file_id}")
+        return self.assemblies(file_id)
 
     def errors_logged(self) -> list[str]:
         """Log lines that show the server failed (tracebacks, ERROR level)."""

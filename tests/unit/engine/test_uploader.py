@@ -91,7 +91,7 @@ async def test_uploads_a_file_and_links_to_it() -> None:
     final = await ctl.upload()
     file_id = hashlib.md5(data).hexdigest()
     assert final.state is S.FINISHED
-    assert final.url == f"{BASE}/upload/{file_id}.jpg"
+    assert final.url == f"{BASE}/upload/{file_id}.jpg?name=photo.jpg"  # the link downloads as photo.jpg
     assert stored(transport, data) == data
     assert (final.bytes_done, final.chunks_done, final.percent, final.chunk_percent) == (
         len(data),
@@ -159,7 +159,8 @@ async def test_the_file_already_on_the_server_finishes_at_once() -> None:
     again, _, snaps = make(data, transport, name="b.bin")
     final = await again.upload()
     assert final.state is S.FINISHED
-    assert final.url == f"{BASE}/upload/{hashlib.md5(data).hexdigest()}.bin"  # the URL the handshake gave
+    # The URL the handshake gave, with this upload's own name: the first upload's name is not this one's.
+    assert final.url == f"{BASE}/upload/{hashlib.md5(data).hexdigest()}.bin?name=b.bin"
     assert len(transport.chunk_requests) == 3  # only the first upload's
     assert states(snaps) == [S.CHOSEN, S.HASHING, S.FINISHED]
 
@@ -709,7 +710,7 @@ async def test_a_handshake_answering_an_empty_list_means_finished_like_the_seed(
     again, _, _ = make(data, transport, name="a.txt")
     final = await again.upload()
     assert final.state is S.FINISHED
-    assert final.url == f"{BASE}/upload/{hashlib.md5(data).hexdigest()}.txt"
+    assert final.url == f"{BASE}/upload/{hashlib.md5(data).hexdigest()}.txt?name=a.txt"
     assert len(transport.chunk_requests) == 2
 
 
