@@ -11,20 +11,25 @@ from aiohttp import web
 from server import logs
 from server.app import create_app
 from server.connections import listen
+from server.metrics import METRICS
 from server.settings import Settings, parse_settings
 
 log = logging.getLogger("server")
 
 
 async def serve(settings: Settings) -> None:
+    app = create_app(settings)
     runner = web.AppRunner(
-        create_app(settings),
+        app,
         access_log=None,
         handler_cancellation=False,
         keepalive_timeout=settings.idle_timeout_seconds,
     )
     await runner.setup()
     listener, _ = await listen(runner, settings.host, settings.port, settings.max_connections)
+    server = runner.server
+    assert server is not None
+    app[METRICS].count_connections = lambda: len(server.connections)
     host, port = listener.sockets[0].getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     log.info("serving on http://%s:%d/ (data in %s)", shown, port, settings.data_dir.resolve())
@@ -42,7 +47,7 @@ async def serve(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(argv)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     asyncio.run(serve(settings))
 
 

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server import downloads, embed, page, served
+from server import downloads, embed, metrics, page, served
 from server.keys import SETTINGS, STORAGE, UPLOADS
+from server.metrics import metrics_middleware
 from server.middleware import cors_middleware, error_middleware, host_middleware
 from server.settings import Settings
 from server.storage.local import LocalStorage
@@ -47,7 +48,7 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[cors_middleware, error_middleware, host_middleware],
+        middlewares=[metrics_middleware, cors_middleware, error_middleware, host_middleware],
         client_max_size=settings.max_handshake_bytes,  # bounds request.read(); chunks are streamed
     )
     storage = LocalStorage(settings.data_dir, fsync=settings.fsync)
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_sweeper_ctx)
     app.add_routes(upload_handlers.routes)
     app.add_routes(served.routes)
+    metrics.setup(app)
     downloads.setup(app)
     page.setup(app)
     embed.setup(app)

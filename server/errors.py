@@ -64,6 +64,7 @@ class E(Enum):
     METHOD_NOT_ALLOWED = ErrorKind(405, "method not allowed")
     ORIGIN_NOT_ALLOWED = ErrorKind(403, "this origin is not allowed to use the API")
     MISDIRECTED_HOST = ErrorKind(421, "this server does not answer for that host name")
+    UNHEALTHY = ErrorKind(503, "the server cannot store uploads now")
     BAD_EMBED_OPTION = ErrorKind(400, "an option of the embedded uploader is not valid")
     INTERNAL = ErrorKind(500, "internal server error")
 

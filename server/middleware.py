@@ -11,6 +11,7 @@ from server import envelope
 from server.errors import ApiError, E
 from server.hosts import host_allowed, host_name
 from server.keys import SETTINGS
+from server.metrics import count_error
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as err:
+        count_error(request, err)
         response = envelope.error(err)
         if err.kind is E.BODY_TIMEOUT:
             response.force_close()  # the rest of that body may still come: the connection cannot be reused
@@ -97,13 +99,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         keep = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
-        return envelope.error(ApiError.from_status(exc.status, exc.text or exc.reason), headers=keep)
+        err = ApiError.from_status(exc.status, exc.text or exc.reason)
+        count_error(request, err)
+        return envelope.error(err, headers=keep)
     except Exception as exc:
         condition = ApiError.from_server_condition(exc)
         if condition is not None:  # a full disk: a line, not a traceback
             log.warning(
                 "%s %s answered %d: %s", request.method, request.path, condition.status, condition.msg
             )
+            count_error(request, condition)
             return envelope.error(condition)
         log.exception("unhandled error in %s %s", request.method, request.path)
+        count_error(request, ApiError(E.INTERNAL))
         return envelope.error(ApiError(E.INTERNAL, "internal server error; it has been logged"))

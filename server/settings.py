@@ -68,6 +68,7 @@ class Settings:
     min_free_bytes: int = 256 * MiB
     verify_chunks: VerifyChunks = VerifyChunks.ARRIVAL
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line
 
     @property
     def downloads_path(self) -> Path:
@@ -93,6 +94,12 @@ def _verify_chunks(text: str) -> VerifyChunks:
         return VerifyChunks(text.strip().lower())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected arrival or assembly, got {text!r}") from None
+
+
+def _log_format(text: str) -> str:
+    if text.strip().lower() not in ("text", "json"):
+        raise argparse.ArgumentTypeError(f"expected text or json, got {text!r}")
+    return text.strip().lower()
 
 
 def _origins(text: str) -> tuple[str, ...]:
@@ -163,6 +170,7 @@ _FLAGS: dict[str, tuple[object, str]] = {
         ),
     ),
     "log-level": (str, "logging level (DEBUG, INFO, WARNING, ...)"),
+    "log-format": (_log_format, "text (one line per event) or json (one JSON object per line)"),
 }
 
 

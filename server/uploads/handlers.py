@@ -26,6 +26,7 @@ from aiohttp import hdrs, web
 from server import envelope
 from server.errors import ApiError, E
 from server.keys import SETTINGS, STORAGE, UPLOADS
+from server.metrics import count_upload
 from server.offloop_md5 import OffLoopMD5
 from server.settings import VerifyChunks
 from server.storage.base import ChunkAppender, ChunkSpool, StoredFile
@@ -201,4 +202,6 @@ async def upload_chunk(request: web.Request) -> web.Response:
     finally:
         if form.spool is not None:
             await form.spool.discard()
-    return envelope.ok(await request.app[UPLOADS].receive_chunk(file_id, chunk, data))
+    needed = await request.app[UPLOADS].receive_chunk(file_id, chunk, data)
+    count_upload(request, data.size)
+    return envelope.ok(needed)

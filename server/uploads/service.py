@@ -90,20 +90,22 @@ class UploadService:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def handshake(self, hs: Handshake) -> StoredFile | list[str]:
-        """The published file if its content is already stored, else the chunk ids still needed, in order."""
+        """The published file if its content is already stored, else the chunk ids still needed, in order.
+
+        A refused handshake (no space, too many uploads, another chunk list) writes nothing: the extension is
+        offered (``add_name``) only once the upload is open or the file found."""
         existing = await self.storage.get_file(hs.file_id)
-        if existing is None:
-            await self._check_space(
-                0
-            )  # an upload that cannot be stored is refused before anything is written
-        await self.storage.add_name(hs.file_id, hs.ext, hs.name)
         if existing is not None:
+            await self.storage.add_name(hs.file_id, hs.ext, hs.name)
             return existing
+        await self._check_space(0)
         async with self.locks.hold(hs.file_id):
             existing = await self.storage.get_file(hs.file_id)
             if existing is not None:  # published while we waited for the lock
+                await self.storage.add_name(hs.file_id, hs.ext, hs.name)
                 return existing
             upload = await self._open_upload(hs)
+            await self.storage.add_name(hs.file_id, hs.ext, hs.name)
             needed = await self._needed(upload)
             if needed:
                 return needed

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import random
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -241,3 +242,20 @@ async def test_a_published_file_removed_by_hand_is_forgotten_and_can_be_uploaded
     assert status == 200 and hashlib.md5(body).hexdigest() == p.file_id
     wait_until(lambda: any("were forgotten" in line for line in server.log), what="the log line")
     assert server.errors_logged() == []
+
+
+async def test_a_refused_handshake_writes_nothing(
+    make_server: Callable[..., ServerProcess], http: aiohttp.ClientSession
+) -> None:
+    """Refused for want of a slot, a handshake does not even offer its extension: once the file is uploaded
+    under another one, the refused extension is not served."""
+    server = make_server("--max-uploads-in-progress", "1")
+    client = SeedClient(http, server.url)
+    first, second = plan(os.urandom(1000)), plan(os.urandom(2000))
+    assert (await client.handshake(first)).status == 200  # takes the only slot
+    refused = await client.handshake(second, ".exe")
+    assert (refused.status, refused.body["error"]) == (429, "TOO_MANY_UPLOADS")
+    await client.upload(first)  # frees the slot
+    url = await client.upload(second, ".bin")
+    assert (await client.get_bytes(url))[0] == 200
+    assert (await client.get_bytes(f"{server.url}/upload/{second.file_id}.exe"))[0] == 404
