@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server import downloads, embed, metrics, page, served
+from server import downloads, embed, metrics, openapi, page, served
 from server.keys import SETTINGS, STORAGE, UPLOADS
 from server.metrics import metrics_middleware
 from server.middleware import cors_middleware, error_middleware, host_middleware
@@ -60,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(upload_handlers.routes)
     app.add_routes(served.routes)
     metrics.setup(app)
+    openapi.setup(app)
     downloads.setup(app)
     page.setup(app)
     embed.setup(app)
