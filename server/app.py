@@ -10,9 +10,16 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server import downloads, embed, metrics, openapi, page, served
+from server.client_limits import ClientLimits, TokenBuckets, parse_networks
 from server.keys import SETTINGS, STORAGE, UPLOADS
 from server.metrics import metrics_middleware
-from server.middleware import cors_middleware, error_middleware, host_middleware
+from server.middleware import (
+    CLIENT_LIMITS,
+    client_limits_middleware,
+    cors_middleware,
+    error_middleware,
+    host_middleware,
+)
 from server.settings import Settings
 from server.storage.local import LocalStorage
 from server.uploads import handlers as upload_handlers
@@ -48,11 +55,21 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[metrics_middleware, cors_middleware, error_middleware, host_middleware],
+        middlewares=[
+            metrics_middleware,
+            cors_middleware,
+            error_middleware,
+            host_middleware,
+            client_limits_middleware,
+        ],
         client_max_size=settings.max_handshake_bytes,  # bounds request.read(); chunks are streamed
     )
     storage = LocalStorage(settings.data_dir, fsync=settings.fsync)
     app[SETTINGS] = settings
+    if settings.requests_per_second_per_client > 0:
+        rate = settings.requests_per_second_per_client
+        buckets = TokenBuckets(rate, burst=max(1.0, rate))
+        app[CLIENT_LIMITS] = ClientLimits(buckets, parse_networks(settings.trusted_proxies))
     app[STORAGE] = storage
     app[UPLOADS] = UploadService(storage, settings)
     app.cleanup_ctx.append(_storage_ctx)

@@ -55,6 +55,7 @@ class E(Enum):
     TOO_MANY_CHUNKS = ErrorKind(413, "the file has more chunks than the server accepts")
     BODY_TOO_LARGE = ErrorKind(413, "the request body is larger than the server accepts")
     TOO_MANY_UPLOADS = ErrorKind(429, "too many uploads are in progress; try again later")
+    RATE_LIMITED = ErrorKind(429, "too many requests from this client; try again after Retry-After seconds")
     INSUFFICIENT_STORAGE = ErrorKind(507, "the server's disk is full; nothing was stored, try again later")
     BAD_REQUEST = ErrorKind(400, "bad request")
     FORBIDDEN = ErrorKind(403, "forbidden")
@@ -80,10 +81,13 @@ class E(Enum):
 class ApiError(Exception):
     """An error answer: a catalogue entry and, optionally, a message more specific than its default."""
 
-    def __init__(self, kind: E, msg: str | None = None, data: object = None) -> None:
+    def __init__(
+        self, kind: E, msg: str | None = None, data: object = None, headers: dict[str, str] | None = None
+    ) -> None:
         self.kind = kind
         self.msg = msg if msg is not None else kind.message
         self.data = data  # the envelope's ``data``: None but for errors that list what they are about
+        self.headers = headers or {}  # fields the answer carries, e.g. Retry-After
         super().__init__(f"{kind.name}: {self.msg}")
 
     @property

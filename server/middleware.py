@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from server import envelope
+from server.client_limits import ClientLimits
 from server.errors import ApiError, E
 from server.hosts import host_allowed, host_name
 from server.keys import SETTINGS
@@ -84,6 +86,29 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
+
+
+@web.middleware
+async def client_limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """429 ``RATE_LIMITED`` with ``Retry-After`` for a client over its requests per second (``/api/`` only)."""
+    limits = request.app.get(CLIENT_LIMITS)
+    if limits is None or not request.path.startswith("/api/"):
+        return await handler(request)
+    settings = request.app[SETTINGS]
+    client = limits.client(request.remote, request.headers.get("X-Forwarded-For"))
+    wait = limits.buckets.take(client)
+    if wait > 0:
+        retry_after = max(1, math.ceil(wait))
+        raise ApiError(
+            E.RATE_LIMITED,
+            f"more than {settings.requests_per_second_per_client:g} requests a second from {client}; "
+            f"try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+    return await handler(request)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every error as the seed's envelope: ``ApiError``s, aiohttp's own 4xx, and (logged) crashes."""
@@ -91,7 +116,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as err:
         count_error(request, err)
-        response = envelope.error(err)
+        response = envelope.error(err, headers=err.headers or None)
         if err.kind is E.BODY_TIMEOUT:
             response.force_close()  # the rest of that body may still come: the connection cannot be reused
         return response

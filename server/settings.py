@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
 
+from server.client_limits import parse_networks
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -57,7 +59,10 @@ class Settings:
     max_file_bytes: int = 16 * GiB
     max_chunks_per_file: int = 20_000
     max_uploads_in_progress: int = 1_000
+    requests_per_second_per_client: float = 1000.0  # on /api/; 0: no limit
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
     upload_ttl_seconds: float = 24 * 3600.0
+    empty_upload_ttl_seconds: float = 600.0  # an upload no chunk of which arrived
     sweep_interval_seconds: float = 600.0
     fsync: Fsync = Fsync.FILES
     # Connections (nginx's defaults are the reference: keep-alive 75 s, client header and body 60 s).
@@ -120,6 +125,22 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number, 0 or more, got {text!r}")
+    return value
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    entries = tuple(part.strip() for part in text.split(",") if part.strip())
+    try:
+        parse_networks(entries)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected IP addresses or networks, got {text!r}: {exc}") from None
+    return entries
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -146,7 +167,19 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "max-file-bytes": (_positive_int, "largest accepted file, in bytes"),
     "max-chunks-per-file": (_positive_int, "most chunks one file may have"),
     "max-uploads-in-progress": (_positive_int, "most unfinished uploads kept at once"),
+    "requests-per-second-per-client": (
+        _non_negative_float,
+        "API requests a second one client may make (a burst of as many is allowed); more get 429; 0: no limit",
+    ),
+    "trusted-proxies": (
+        _networks,
+        "comma-separated proxy addresses or networks whose X-Forwarded-For names the client (limits use it)",
+    ),
     "upload-ttl-seconds": (_positive_float, "unfinished uploads untouched this long expire"),
+    "empty-upload-ttl-seconds": (
+        _positive_float,
+        "unfinished uploads that never received a chunk expire after this long untouched",
+    ),
     "sweep-interval-seconds": (_positive_float, "how often expired uploads are swept"),
     "idle-timeout-seconds": (
         _positive_float,

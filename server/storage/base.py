@@ -102,7 +102,9 @@ class Storage(Protocol):
 
     async def touch_upload(self, file_id: str, now: float) -> None: ...
 
-    async def count_uploads(self) -> int: ...
+    async def count_uploads(self, holding_bytes: bool = False) -> int:
+        """Uploads in progress; with ``holding_bytes``, only those with at least one chunk stored."""
+        ...
 
     async def free_bytes(self) -> int | None:
         """Bytes still free where uploads are stored; None when the backend cannot tell (no local disk)."""

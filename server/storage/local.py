@@ -452,8 +452,12 @@ class LocalStorage:
         self.db.execute("UPDATE uploads SET updated_at = ? WHERE file_id = ?", (now, file_id))
         self._uploads[file_id] = replace(record, updated_at=now)
 
-    async def count_uploads(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM uploads").fetchone()[0])
+    async def count_uploads(self, holding_bytes: bool = False) -> int:
+        if holding_bytes:  # one probe of the chunks' primary key per upload
+            query = "SELECT count(*) FROM uploads u WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.file_id = u.file_id)"
+        else:
+            query = "SELECT count(*) FROM uploads"
+        return int(self.db.execute(query).fetchone()[0])
 
     async def free_bytes(self) -> int:
         stat = os.statvfs(self.root)  # one system call, on the loop

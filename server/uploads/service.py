@@ -124,11 +124,13 @@ class UploadService:
                 "an upload of this file with a different chunk list (another chunk size?) is in progress; "
                 "use the same chunk size or wait until it finishes or expires",
             )
-        if upload is None and await self.storage.count_uploads() >= self.settings.max_uploads_in_progress:
+        # A slot is taken once bytes arrive: handshakes alone (anyone who knows an MD5 can send them) cannot
+        # fill the server; the empty uploads they leave expire after --empty-upload-ttl-seconds.
+        limit = self.settings.max_uploads_in_progress
+        if upload is None and await self.storage.count_uploads(holding_bytes=True) >= limit:
             raise ApiError(
                 E.TOO_MANY_UPLOADS,
-                f"{self.settings.max_uploads_in_progress} uploads are in progress, the most this server keeps; "
-                "try again later",
+                f"{limit} uploads holding data are in progress, the most this server keeps; try again later",
             )
         record = UploadRecord(hs.file_id, hs.chunk_ids, hs.size, now, now)
         await self.storage.put_upload(record)
@@ -301,13 +303,19 @@ class UploadService:
         return stored
 
     async def sweep(self) -> list[str]:
-        """Forget uploads untouched for longer than the TTL and reclaim their space."""
-        deadline = self.clock() - self.settings.upload_ttl_seconds
+        """Forget uploads untouched for longer than the TTL (an upload no chunk of which arrived: longer than
+        the empty-upload TTL) and reclaim their space."""
+        now = self.clock()
+        deadline = now - self.settings.upload_ttl_seconds
+        empty_deadline = now - self.settings.empty_upload_ttl_seconds
         expired = []
-        for file_id in await self.storage.uploads_untouched_since(deadline):
+        for file_id in await self.storage.uploads_untouched_since(max(deadline, empty_deadline)):
             async with self.locks.hold(file_id):
                 upload = await self.storage.get_upload(file_id)
-                if upload is not None and upload.updated_at < deadline:
+                if upload is None:
+                    continue
+                empty = not await self.storage.stored_chunks(file_id)
+                if upload.updated_at < deadline or (empty and upload.updated_at < empty_deadline):
                     await self.storage.delete_upload(file_id)
                     expired.append(file_id)
         if expired:

@@ -220,14 +220,21 @@ async def test_handshake_body_too_large(make_server: Any, http: aiohttp.ClientSe
 
 
 async def test_too_many_uploads_in_progress(make_server: Any, http: aiohttp.ClientSession) -> None:
+    """A slot is taken once an upload holds bytes: handshakes alone (anyone who knows an MD5 can send them)
+    never fill the server."""
     server = make_server("--max-uploads-in-progress", "2")
     client = SeedClient(http, server.url)
-    a, b, c = (plan(os.urandom(50)) for _ in range(3))
-    assert (await client.handshake(a)).status == 200
-    assert (await client.handshake(b)).status == 200
+    a, b, c = (plan(os.urandom(100), chunk_size=50) for _ in range(3))
+    empty = [plan(os.urandom(100), chunk_size=50) for _ in range(5)]
+    for p in empty:
+        assert (await client.handshake(p)).status == 200  # no bytes: no slot
+    for p in (a, b):
+        assert (await client.handshake(p)).status == 200
+        assert (await client.send_chunk(p, p.chunk_ids[0])).status == 200  # now it holds a slot
     assert (await client.handshake(a)).status == 200  # resuming one in progress is always fine
     refused = await client.handshake(c)
     assert refused.status == 429 and refused.body["error"] == "TOO_MANY_UPLOADS"
+    assert "holding data" in refused.body["msg"]
     await client.upload(a)  # finishing one frees a place
     assert (await client.handshake(c)).status == 200
 

@@ -190,6 +190,22 @@ async def test_abandoned_uploads_expire(make_server: Any, http: aiohttp.ClientSe
     assert any("expired" in line for line in server.log)
 
 
+async def test_uploads_that_never_received_a_chunk_expire_sooner(
+    make_server: Any, http: aiohttp.ClientSession
+) -> None:
+    server = make_server("--empty-upload-ttl-seconds", "1", "--sweep-interval-seconds", "0.1")
+    empty, started = plan(os.urandom(2 * CHUNK)), plan(os.urandom(2 * CHUNK))
+    client = SeedClient(http, server.url)
+    await client.handshake(empty)
+    await client.handshake(started)
+    await client.send_chunk(started, started.chunk_ids[0])
+    wait_until(
+        lambda: any("expired 1 abandoned" in line for line in server.log), timeout=15, what="the sweep"
+    )
+    assert (await client.handshake(started)).data == started.chunk_ids[1:]  # holds data: kept (24 h TTL)
+    assert server.errors_logged() == []
+
+
 async def test_assembly_does_not_stall_other_requests(make_server: Any) -> None:
     """While a large file is assembled and hashed, other clients' handshakes keep being answered.
 
