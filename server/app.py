@@ -66,10 +66,12 @@ def create_app(settings: Settings) -> web.Application:
     )
     storage = LocalStorage(settings.data_dir, fsync=settings.fsync)
     app[SETTINGS] = settings
-    if settings.requests_per_second_per_client > 0:
-        rate = settings.requests_per_second_per_client
-        buckets = TokenBuckets(rate, burst=max(1.0, rate))
-        app[CLIENT_LIMITS] = ClientLimits(buckets, parse_networks(settings.trusted_proxies))
+    rate, hourly = settings.requests_per_second_per_client, settings.max_upload_bytes_per_hour_per_client
+    app[CLIENT_LIMITS] = ClientLimits(
+        requests=TokenBuckets(rate, burst=max(1.0, rate)) if rate > 0 else None,
+        upload_bytes=TokenBuckets(hourly / 3600, burst=hourly) if hourly > 0 else None,
+        trusted=parse_networks(settings.trusted_proxies),
+    )
     app[STORAGE] = storage
     app[UPLOADS] = UploadService(storage, settings)
     app.cleanup_ctx.append(_storage_ctx)

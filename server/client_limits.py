@@ -1,4 +1,5 @@
-"""Per-client limits on the API: requests per second per client, as a token bucket (429 + ``Retry-After``).
+"""Per-client limits on the API: requests per second and chunk bytes per hour per client, as token buckets
+(429 + ``Retry-After``); uploads in progress per client are counted by the upload service.
 
 The client is the connection's address, or, when that address is a trusted proxy (``--trusted-proxies``),
 the last address in ``X-Forwarded-For`` that is not itself a trusted proxy (each proxy appends the address
@@ -50,18 +51,19 @@ class TokenBuckets:
         self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
 
-    def take(self, key: str) -> float:
-        """0.0 when the request may go, else the seconds until a token is there."""
+    def take(self, key: str, amount: float = 1.0) -> float:
+        """0.0 when ``amount`` tokens were there (and are taken), else the seconds until they are."""
         now = self.clock()
+        amount = min(amount, self.burst)  # a request larger than the bucket waits for a full one
         tokens, then = self._buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - then) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
+        if tokens >= amount:
+            self._buckets[key] = (tokens - amount, now)
             if len(self._buckets) > self.max_keys:
                 self._forget_full(now)
             return 0.0
         self._buckets[key] = (tokens, now)
-        return (1.0 - tokens) / self.rate
+        return (amount - tokens) / self.rate
 
     def _forget_full(self, now: float) -> None:
         """Drop the buckets that have refilled (they are as good as new): memory stays bounded."""
@@ -74,7 +76,8 @@ class TokenBuckets:
 class ClientLimits:
     """What the limits middleware needs: the buckets and the proxies trusted to name the client."""
 
-    buckets: TokenBuckets
+    requests: TokenBuckets | None  # a token per API request
+    upload_bytes: TokenBuckets | None  # a token per chunk byte
     trusted: tuple[IPNetwork, ...]
 
     def client(self, peer: str | None, forwarded_for: str | None) -> str:

@@ -87,17 +87,19 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
+CLIENT = "client"  # the request's key for who sent it (client_limits_middleware)
 
 
 @web.middleware
 async def client_limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """429 ``RATE_LIMITED`` with ``Retry-After`` for a client over its requests per second (``/api/`` only)."""
-    limits = request.app.get(CLIENT_LIMITS)
-    if limits is None or not request.path.startswith("/api/"):
+    """Names the client (``request[CLIENT]``); 429 ``RATE_LIMITED`` with ``Retry-After`` for a client over its
+    requests per second (``/api/`` only)."""
+    limits = request.app[CLIENT_LIMITS]
+    client = request[CLIENT] = limits.client(request.remote, request.headers.get("X-Forwarded-For"))
+    if limits.requests is None or not request.path.startswith("/api/"):
         return await handler(request)
     settings = request.app[SETTINGS]
-    client = limits.client(request.remote, request.headers.get("X-Forwarded-For"))
-    wait = limits.buckets.take(client)
+    wait = limits.requests.take(client)
     if wait > 0:
         retry_after = max(1, math.ceil(wait))
         raise ApiError(

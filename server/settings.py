@@ -60,7 +60,9 @@ class Settings:
     max_chunks_per_file: int = 20_000
     max_uploads_in_progress: int = 1_000
     requests_per_second_per_client: float = 1000.0  # on /api/; 0: no limit
-    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
+    trusted_proxies: tuple[str, ...] = ()
+    max_uploads_per_client: int = 200  # unfinished uploads one client may have started; 0: no limit
+    max_upload_bytes_per_hour_per_client: int = 0  # chunk bytes one client may send an hour; 0: no limit  # addresses or networks whose X-Forwarded-For is believed
     upload_ttl_seconds: float = 24 * 3600.0
     empty_upload_ttl_seconds: float = 600.0  # an upload no chunk of which arrived
     sweep_interval_seconds: float = 600.0
@@ -170,6 +172,14 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "requests-per-second-per-client": (
         _non_negative_float,
         "API requests a second one client may make (a burst of as many is allowed); more get 429; 0: no limit",
+    ),
+    "max-uploads-per-client": (
+        _non_negative_int,
+        "unfinished uploads one client may have started (429 beyond; 0: no limit)",
+    ),
+    "max-upload-bytes-per-hour-per-client": (
+        _non_negative_int,
+        "chunk bytes one client may send an hour (429 with Retry-After beyond; 0: no limit)",
     ),
     "trusted-proxies": (
         _networks,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from server import envelope
 from server.errors import ApiError, E
 from server.keys import SETTINGS, STORAGE, UPLOADS
 from server.metrics import count_upload
+from server.middleware import CLIENT, CLIENT_LIMITS
 from server.offloop_md5 import OffLoopMD5
 from server.settings import VerifyChunks
 from server.storage.base import ChunkAppender, ChunkSpool, StoredFile
@@ -72,7 +74,7 @@ async def handshake(request: web.Request) -> web.Response:
         max_chunks=settings.max_chunks_per_file,
         max_file_bytes=settings.max_file_bytes,
     )
-    result = await request.app[UPLOADS].handshake(hs)
+    result = await request.app[UPLOADS].handshake(hs, client=request.get(CLIENT))
     if isinstance(result, StoredFile):
         return envelope.ok(file_url(request, hs.file_id, hs.ext, hs.name))
     return envelope.ok(result)
@@ -162,6 +164,23 @@ class _ChunkFormReader:
         return received
 
 
+def _charge_bytes(request: web.Request, size: int) -> None:
+    """429 RATE_LIMITED when this client has sent its chunk bytes for the hour (before reading the body)."""
+    buckets = request.app[CLIENT_LIMITS].upload_bytes
+    if buckets is None:
+        return
+    client = request.get(CLIENT, "unknown")
+    wait = buckets.take(client, size)
+    if wait > 0:
+        retry_after = max(1, math.ceil(wait))
+        limit = request.app[SETTINGS].max_upload_bytes_per_hour_per_client
+        raise ApiError(
+            E.RATE_LIMITED,
+            f"{client} has sent its {limit} bytes of chunks for this hour; try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
 async def _pieces(request: web.Request, timeout: float) -> AsyncIterator[bytes]:
     """The body's bytes as they arrive; 408 BODY_TIMEOUT when none arrived for ``timeout`` seconds (a slow
     link keeps going as long as bytes keep coming)."""
@@ -187,6 +206,7 @@ async def upload_chunk(request: web.Request) -> web.Response:
             f"the request is {request.content_length} bytes; chunks of at most {settings.max_chunk_bytes} "
             "bytes are accepted",
         )
+    _charge_bytes(request, request.content_length or settings.max_chunk_bytes)
     parser = FormParser(boundary_of(request.headers.get(hdrs.CONTENT_TYPE, "")))
     form = _ChunkFormReader(request)
     try:

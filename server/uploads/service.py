@@ -80,6 +80,9 @@ class UploadService:
         self.clock = clock
         self.locks = KeyedLocks()
         self._advancing: dict[str, asyncio.Task[None]] = {}
+        # Who started each upload of this process (uploads from before a restart count for nobody).
+        self._started_by: dict[str, set[str]] = {}
+        self._starter: dict[str, str] = {}
         self._advance_again: set[str] = set()
 
     async def close(self) -> None:
@@ -89,7 +92,7 @@ class UploadService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def handshake(self, hs: Handshake) -> StoredFile | list[str]:
+    async def handshake(self, hs: Handshake, client: str | None = None) -> StoredFile | list[str]:
         """The published file if its content is already stored, else the chunk ids still needed, in order.
 
         A refused handshake (no space, too many uploads, another chunk list) writes nothing: the extension is
@@ -104,7 +107,7 @@ class UploadService:
             if existing is not None:  # published while we waited for the lock
                 await self.storage.add_name(hs.file_id, hs.ext, hs.name)
                 return existing
-            upload = await self._open_upload(hs)
+            upload = await self._open_upload(hs, client)
             await self.storage.add_name(hs.file_id, hs.ext, hs.name)
             needed = await self._needed(upload)
             if needed:
@@ -112,7 +115,7 @@ class UploadService:
             # Everything is stored (an empty file, or a crash before assembly): finish it now.
             return await self._assemble(upload)
 
-    async def _open_upload(self, hs: Handshake) -> UploadRecord:
+    async def _open_upload(self, hs: Handshake, client: str | None) -> UploadRecord:
         now = self.clock()
         upload = await self.storage.get_upload(hs.file_id)
         if upload is not None and upload.chunk_ids == hs.chunk_ids:
@@ -132,9 +135,32 @@ class UploadService:
                 E.TOO_MANY_UPLOADS,
                 f"{limit} uploads holding data are in progress, the most this server keeps; try again later",
             )
+        if upload is None and client is not None:
+            self._check_client_uploads(client)
         record = UploadRecord(hs.file_id, hs.chunk_ids, hs.size, now, now)
         await self.storage.put_upload(record)
+        if upload is None and client is not None:
+            self._started_by.setdefault(client, set()).add(hs.file_id)
+            self._starter[hs.file_id] = client
         return record
+
+    def _check_client_uploads(self, client: str) -> None:
+        limit = self.settings.max_uploads_per_client
+        if limit and len(self._started_by.get(client, ())) >= limit:
+            raise ApiError(
+                E.TOO_MANY_UPLOADS,
+                f"{client} has {limit} unfinished uploads, the most one client may have; finish some first",
+            )
+
+    def _ended(self, file_id: str) -> None:
+        """An upload was published or forgotten: it no longer counts for the client that started it."""
+        client = self._starter.pop(file_id, None)
+        if client is not None:
+            started = self._started_by.get(client)
+            if started is not None:
+                started.discard(file_id)
+                if not started:
+                    del self._started_by[client]
 
     async def _needed(self, upload: UploadRecord) -> list[str]:
         stored = await self.storage.stored_chunks(upload.file_id)
@@ -291,8 +317,10 @@ class UploadService:
         if problem is not None:
             await self.storage.discard_assembly(assembly)
             await self.storage.delete_upload(upload.file_id)
+            self._ended(upload.file_id)
             raise ApiError(E.FILE_MISMATCH, f"{problem}; the upload was discarded, start it again")
         stored = await self.storage.publish(assembly)
+        self._ended(upload.file_id)
         log.info(
             "assembled %s: %d bytes from %d chunks in %.2fs",
             upload.file_id,
@@ -317,6 +345,7 @@ class UploadService:
                 empty = not await self.storage.stored_chunks(file_id)
                 if upload.updated_at < deadline or (empty and upload.updated_at < empty_deadline):
                     await self.storage.delete_upload(file_id)
+                    self._ended(file_id)
                     expired.append(file_id)
         if expired:
             log.info("expired %d abandoned upload(s)", len(expired))

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import aiohttp
 
+from tests.support.seed_protocol import CHUNK, Planned, SeedClient, plan
 from tests.support.server_process import ServerProcess
 
 
@@ -30,3 +32,37 @@ async def test_a_client_over_its_rate_gets_429_and_others_do_not(
     async with http.get(server.url + "/download/none") as resp:
         assert resp.status == 404  # downloads are not limited
     assert server.errors_logged() == []
+
+
+async def test_unfinished_uploads_per_client(
+    make_server: Callable[..., ServerProcess], http: aiohttp.ClientSession
+) -> None:
+    server = make_server("--max-uploads-per-client", "2", "--trusted-proxies", "127.0.0.1")
+    mine = {"X-Forwarded-For": "203.0.113.7"}
+    a, b, c = (plan(os.urandom(100), chunk_size=60) for _ in range(3))
+
+    async def handshake(p: Planned, headers: dict[str, str]) -> tuple[int, dict[str, object]]:
+        body = {"fileId": p.file_id, "ext": ".bin", "chunkIds": p.chunk_ids}
+        async with http.post(server.url + "/api/upload/handshake", json=body, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+    assert (await handshake(a, mine))[0] == 200 and (await handshake(b, mine))[0] == 200
+    status, body = await handshake(c, mine)
+    assert (status, body["error"]) == (429, "TOO_MANY_UPLOADS") and "203.0.113.7" in str(body["msg"])
+    assert (await handshake(c, {"X-Forwarded-For": "198.51.100.1"}))[0] == 200  # someone else
+    await SeedClient(http, server.url).upload(a)  # finished: it no longer counts
+    assert (await handshake(plan(os.urandom(10)), mine))[0] == 200
+
+
+async def test_chunk_bytes_per_hour_per_client(
+    make_server: Callable[..., ServerProcess], http: aiohttp.ClientSession
+) -> None:
+    server = make_server("--max-upload-bytes-per-hour-per-client", str(2 * CHUNK))
+    p = plan(os.urandom(3 * CHUNK))
+    client = SeedClient(http, server.url)
+    await client.handshake(p)
+    assert (await client.send_chunk(p, p.chunk_ids[0])).status == 200
+    refused = await client.send_chunk(p, p.chunk_ids[1])  # the hour's 2 MiB do not hold two more chunks
+    assert (refused.status, refused.body["error"]) == (429, "RATE_LIMITED")
+    assert "for this hour" in refused.body["msg"]
+    assert (await client.handshake(p)).data == p.chunk_ids[1:]  # nothing of it was kept

@@ -251,8 +251,9 @@ async def test_a_refused_handshake_writes_nothing(
     under another one, the refused extension is not served."""
     server = make_server("--max-uploads-in-progress", "1")
     client = SeedClient(http, server.url)
-    first, second = plan(os.urandom(1000)), plan(os.urandom(2000))
-    assert (await client.handshake(first)).status == 200  # takes the only slot
+    first, second = plan(os.urandom(1000), chunk_size=600), plan(os.urandom(2000))
+    assert (await client.handshake(first)).status == 200
+    assert (await client.send_chunk(first, first.chunk_ids[0])).status == 200  # holds data: the only slot
     refused = await client.handshake(second, ".exe")
     assert (refused.status, refused.body["error"]) == (429, "TOO_MANY_UPLOADS")
     await client.upload(first)  # frees the slot
