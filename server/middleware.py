@@ -87,7 +87,7 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
-CLIENT = "client"  # the request's key for who sent it (client_limits_middleware)
+CLIENT = web.RequestKey("client", str)  # who sent the request (client_limits_middleware)
 
 
 @web.middleware
