@@ -10,9 +10,12 @@ is limited: downloads are cheap per byte, and segmented download clients make ma
 from __future__ import annotations
 
 import ipaddress
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from server.errors import ApiError, E
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -82,3 +85,14 @@ class ClientLimits:
 
     def client(self, peer: str | None, forwarded_for: str | None) -> str:
         return client_address(peer, forwarded_for, self.trusted)
+
+
+def charge(buckets: TokenBuckets, client: str, amount: float, why: str) -> None:
+    """Take ``amount`` from ``client``'s bucket, or refuse: ``429 RATE_LIMITED`` with ``Retry-After`` and
+    ``why`` (what the client did too much of) in the message."""
+    wait = buckets.take(client, amount)
+    if wait > 0:
+        retry_after = max(1, math.ceil(wait))
+        raise ApiError(
+            E.RATE_LIMITED, f"{why}; try again in {retry_after} s", headers={"Retry-After": str(retry_after)}
+        )

@@ -76,12 +76,10 @@ class _Refuse(asyncio.Protocol):
 
     def __init__(self, answer: bytes) -> None:
         self.answer = answer
-        self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
         transport.write(self.answer)
         transport.write_eof()
         self._timer = asyncio.get_running_loop().call_later(self.LINGER, transport.close)
@@ -131,9 +129,7 @@ def install_exception_handler(loop: asyncio.AbstractEventLoop, throttled: Thrott
     loop.set_exception_handler(handle)
 
 
-async def listen(
-    runner: web.AppRunner, host: str, port: int, max_connections: int
-) -> tuple[asyncio.Server, ThrottledLog]:
+async def listen(runner: web.AppRunner, host: str, port: int, max_connections: int) -> asyncio.Server:
     """Serve ``runner``'s application on ``host:port`` with at most ``max_connections`` open at once."""
     server = runner.server
     assert server is not None, "runner.setup() first"
@@ -149,5 +145,4 @@ async def listen(
             return _Refuse(answer)
         return server()
 
-    listener = await loop.create_server(protocol, host, port, reuse_address=True)
-    return listener, throttled
+    return await loop.create_server(protocol, host, port, reuse_address=True)

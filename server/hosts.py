@@ -33,9 +33,10 @@ def _is_ip(name: str) -> bool:
 
 
 def host_allowed(value: str, *, allowed: tuple[str, ...], bound_host: str, public_url: str) -> bool:
+    """Whether to answer for the ``Host`` ``value``; ``allowed`` holds names as ``host_name`` gives them."""
     name = host_name(value)
     if allowed:
-        return "*" in allowed or name in {host_name(entry) for entry in allowed}
+        return "*" in allowed or name in allowed
     if public_url:
         return True
     return name == "localhost" or name == host_name(bound_host) or _is_ip(name)

@@ -72,15 +72,11 @@ METRICS = web.AppKey("metrics", Metrics)
 
 
 def count_error(request: web.Request, error: ApiError) -> None:
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.errors.labels(error.kind.name).inc()
+    request.app[METRICS].errors.labels(error.kind.name).inc()
 
 
 def count_upload(request: web.Request, size: int) -> None:
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.upload_bytes.inc(size)
+    request.app[METRICS].upload_bytes.inc(size)
 
 
 @web.middleware

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from server import envelope
-from server.client_limits import ClientLimits
+from server.client_limits import ClientLimits, charge
 from server.errors import ApiError, E
 from server.hosts import host_allowed, host_name
 from server.keys import SETTINGS
@@ -92,22 +91,15 @@ CLIENT = web.RequestKey("client", str)  # who sent the request (client_limits_mi
 
 @web.middleware
 async def client_limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Names the client (``request[CLIENT]``); 429 ``RATE_LIMITED`` with ``Retry-After`` for a client over its
-    requests per second (``/api/`` only)."""
+    """On ``/api/``: names the client (``request[CLIENT]``), and answers 429 ``RATE_LIMITED`` with
+    ``Retry-After`` to a client over its requests per second."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
     limits = request.app[CLIENT_LIMITS]
     client = request[CLIENT] = limits.client(request.remote, request.headers.get("X-Forwarded-For"))
-    if limits.requests is None or not request.path.startswith("/api/"):
-        return await handler(request)
-    settings = request.app[SETTINGS]
-    wait = limits.requests.take(client)
-    if wait > 0:
-        retry_after = max(1, math.ceil(wait))
-        raise ApiError(
-            E.RATE_LIMITED,
-            f"more than {settings.requests_per_second_per_client:g} requests a second from {client}; "
-            f"try again in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
+    if limits.requests is not None:
+        rate = request.app[SETTINGS].requests_per_second_per_client
+        charge(limits.requests, client, 1.0, f"more than {rate:g} requests a second from {client}")
     return await handler(request)
 
 

@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 
 from server.client_limits import parse_networks
+from server.hosts import host_name
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -35,11 +36,11 @@ class VerifyChunks(Enum):
     """When a chunk's bytes are checked against its id (its MD5). The whole file's MD5 is checked before it
     is published in both modes: nothing wrong is ever published either way."""
 
-    ARRIVAL = (
-        "arrival"  # as it arrives: a damaged chunk is refused at once (422 CHUNK_MISMATCH), never stored
-    )
-    ASSEMBLY = "assembly"  # only when the file's MD5 fails: half the hashing, but a damaged chunk is found
-    #                        when the file is complete (422 CHUNKS_DAMAGED) and its file re-hashed to find it
+    # As it arrives: a damaged chunk is refused at once (422 CHUNK_MISMATCH), never stored.
+    ARRIVAL = "arrival"
+    # Only when the file's MD5 fails: half the hashing, but a damaged chunk is found when the file is complete
+    # (422 CHUNKS_DAMAGED) and the whole file is re-hashed to find it.
+    ASSEMBLY = "assembly"
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ class Settings:
     max_chunks_per_file: int = 20_000
     max_uploads_in_progress: int = 1_000
     requests_per_second_per_client: float = 1000.0  # on /api/; 0: no limit
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For is believed
     max_uploads_per_client: int = 200  # unfinished uploads one client may have started; 0: no limit
-    max_upload_bytes_per_hour_per_client: int = 0  # chunk bytes one client may send an hour; 0: no limit  # addresses or networks whose X-Forwarded-For is believed
+    max_upload_bytes_per_hour_per_client: int = 0  # chunk bytes one client may send an hour; 0: no limit
     upload_ttl_seconds: float = 24 * 3600.0
     empty_upload_ttl_seconds: float = 600.0  # an upload no chunk of which arrived
     sweep_interval_seconds: float = 600.0
@@ -109,6 +110,11 @@ def _log_format(text: str) -> str:
     return text.strip().lower()
 
 
+def _hosts(text: str) -> tuple[str, ...]:
+    """Host names as ``server.hosts.host_name`` gives them (lowercase, no port), once, not per request."""
+    return tuple(host_name(part) for part in text.split(",") if part.strip())
+
+
 def _origins(text: str) -> tuple[str, ...]:
     return tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
 
@@ -123,7 +129,7 @@ def _positive_int(text: str) -> int:
 def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of bytes, 0 or more, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {text!r}")
     return value
 
 
@@ -159,7 +165,7 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "public-url": (str, "base URL used in answers, e.g. https://files.example.com (default: from request)"),
     "cors-origins": (_origins, "comma-separated origins allowed to call the API, or * for any"),
     "allowed-hosts": (
-        _origins,
+        _hosts,
         (
             "comma-separated Host names answered, or * for any (default: localhost, --host and IP "
             "addresses; any with --public-url); others get 421"

@@ -160,7 +160,9 @@ class MemoryServer:
                 raise _Refused(
                     400, "BAD_CHUNK_ID", f"chunkIds[{position}] is not a chunk id ending with {position}"
                 )
-        name = body.get("name") if isinstance(body.get("name"), str) and body.get("name") else None
+        name = body.get("name") or None
+        if not isinstance(name, str):
+            name = None
         if name is not None:
             self.names[file_id] = name
         if file_id in self.files:

@@ -23,18 +23,18 @@ Decisions:
   finish, wait a full-jitter backoff (state RETRYING), handshake again and go on; confirmed chunks are never
   resent. 422 CHUNK_MISMATCH (the server checked the chunk as it arrived and refused it: damaged on the way)
   -> the chunk stays needed and its sender sends it again at once (at most ``max_chunk_resends`` times per
-  chunk: a client whose ids are wrong would otherwise go round forever). 422 CHUNKS_DAMAGED (the server
-  found chunks damaged after they were stored when it checked the assembled file, and dropped them) ->
-  handshake again and send what it lists (at most ``max_chunk_resends`` such rounds per upload). 404 UNKNOWN_UPLOAD (the server
-  lost the upload, e.g. restarted without its data) -> handshake again (at most ``max_rehandshakes`` times
-  in a row without progress). Other 4xx -> FAILED with the server's message.
+  chunk: a client whose ids are wrong would otherwise go round forever). 422 CHUNKS_DAMAGED (the server found
+  chunks damaged after they were stored when it checked the assembled file, and dropped them) -> handshake
+  again and send what it lists (at most ``max_chunk_resends`` such rounds per upload). 404 UNKNOWN_UPLOAD (the
+  server lost the upload, e.g. restarted without its data) -> handshake again (at most ``max_rehandshakes``
+  times in a row without progress). Other 4xx -> FAILED with the server's message.
 - **The file changed** since it was hashed: FAILED with FILE_CHANGED. Chunks are not read or hashed again
   before they are sent (a browser ``File`` is a snapshot: Chromium fails any read of a file modified after it
-  was chosen, the fetch of a slice of it included, and the server checks the whole file's MD5). So a chunk
-  is checked only when its request fails with a network error (the fetch may have failed because the file
-  could not be read), with 422 CHUNK_MISMATCH and when a 422 CHUNKS_DAMAGED names it: the engine reads the chunk and hashes it: a
-  read that fails is READ_FAILED (or what the source raised, e.g. FILE_CHANGED), other bytes than when
-  hashed are FILE_CHANGED; otherwise the server's answer stands. ``verify_chunks`` restores the check
+  was chosen, the fetch of a slice of it included, and the server checks the whole file's MD5). So a chunk is
+  checked only when its request fails with a network error (the fetch may have failed because the file could
+  not be read), with 422 CHUNK_MISMATCH and when a 422 CHUNKS_DAMAGED names it: the engine reads the chunk and
+  hashes it: a read that fails is READ_FAILED (or what the source raised, e.g. FILE_CHANGED), other bytes than
+  when hashed are FILE_CHANGED; otherwise the server's answer stands. ``verify_chunks`` restores the check
   before each send, for sources that are not snapshots.
 - **Memory.** Hashing streams; chunks go out as ranges of the file (``FileRange``), read by the transport
   as it sends: at most ``parallel`` chunks in memory.
@@ -307,8 +307,11 @@ class UploadController:
         """The link when no answer gave one: the seed's `${base}/upload/${fileId}${ext}`, with the name the
         handshake sent (``?name=``), as the server answers it."""
         plan = self._plan_or_fail()
-        name = upload_name(self.source.name) if self.config.send_name else None
-        return protocol.file_url(self.base_url, plan.file_id, plan.ext, name)
+        return protocol.file_url(self.base_url, plan.file_id, plan.ext, self._name())
+
+    def _name(self) -> str | None:
+        """The ``name`` the handshake sends (and the link carries), if any."""
+        return upload_name(self.source.name) if self.config.send_name else None
 
     async def _hash(self) -> None:
         self._hashed = 0
@@ -371,8 +374,9 @@ class UploadController:
 
     async def _handshake(self) -> str | list[str]:
         plan = self._plan_or_fail()
-        name = upload_name(self.source.name) if self.config.send_name else None
-        req = protocol.handshake_request(self.base_url, plan, name=name, timeout=self.config.request_timeout)
+        req = protocol.handshake_request(
+            self.base_url, plan, name=self._name(), timeout=self.config.request_timeout
+        )
         while True:
             try:
                 resp = await self.transport.request(req)

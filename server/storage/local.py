@@ -38,12 +38,13 @@ before each chunk written straight there is acknowledged); ``kill -9`` keeps the
 loss with ``--fsync files`` can at worst make the whole-file MD5 check discard the upload.
 
 Crash safety (``kill -9`` at any moment): bytes are written to ``tmp/`` first (fsynced with ``--fsync all``),
-then renamed into place, and only then recorded in SQLite. A row therefore always points at complete bytes; bytes without a row
-are simply asked for again. A published file is visible only once its row in ``files`` exists, which is
-written after the rename into ``files/``; a published file removed from ``files/`` by hand loses its row (at
-start-up, or when it is next asked for), so it is not answered as stored and can be uploaded again. SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit
-survives the death of the process (not necessarily of the machine, which loses at most the last commits).
-SQLite calls are short and run on the event loop; file copies, hashing and fsync run in threads.
+then renamed into place, and only then recorded in SQLite. A row therefore always points at complete bytes;
+bytes without a row are simply asked for again. A published file is visible only once its row in ``files``
+exists, which is written after the rename into ``files/``; a published file removed from ``files/`` by hand
+loses its row (at start-up, or when it is next asked for), so it is not answered as stored and can be uploaded
+again. SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit survives the death of the process (not
+necessarily of the machine, which loses at most the last commits). SQLite calls are short and run on the event
+loop; file copies, hashing and fsync run in threads.
 """
 
 from __future__ import annotations

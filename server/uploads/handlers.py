@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from urllib.parse import quote
 from aiohttp import hdrs, web
 
 from server import envelope
+from server.client_limits import charge
 from server.errors import ApiError, E
 from server.keys import SETTINGS, STORAGE, UPLOADS
 from server.metrics import count_upload
@@ -74,7 +74,7 @@ async def handshake(request: web.Request) -> web.Response:
         max_chunks=settings.max_chunks_per_file,
         max_file_bytes=settings.max_file_bytes,
     )
-    result = await request.app[UPLOADS].handshake(hs, client=request.get(CLIENT))
+    result = await request.app[UPLOADS].handshake(hs, client=request[CLIENT])
     if isinstance(result, StoredFile):
         return envelope.ok(file_url(request, hs.file_id, hs.ext, hs.name))
     return envelope.ok(result)
@@ -91,8 +91,7 @@ class _ChunkFormReader:
         self.fields: dict[str, bytearray] = {}
         self.spool: ChunkSpool | None = None
         self.appender: ChunkAppender | None = None  # the spool, when it writes straight in place
-        self.md5: hashlib._Hash | None = None  # the chunk's MD5, when chunks are checked as they arrive
-        self.hasher: OffLoopMD5 | None = None  # feeds it
+        self.hasher: OffLoopMD5 | None = None  # the chunk's MD5, when chunks are checked as they arrive
         self.size = 0
         self._current: str | None = None
 
@@ -111,14 +110,11 @@ class _ChunkFormReader:
                 raise ApiError(E.BAD_FORM, "the form has more than one 'file' part")
             if "fileId" in self.fields and "chunkId" in self.fields:
                 file_id, chunk = self.ids()  # ids first: bad ones are refused before the bytes are read
-                self.appender = await self.uploads.open_appender(file_id, chunk)
-                if self.appender is not None:
-                    self.spool = self.appender
+                self.spool = self.appender = await self.uploads.open_appender(file_id, chunk)
             if self.spool is None:
                 self.spool = await self.storage.new_spool()
             if self.verify:
-                self.md5 = hashlib.md5()
-                self.hasher = OffLoopMD5(self.md5)
+                self.hasher = OffLoopMD5(hashlib.md5())
         elif self._current is not None:
             if self._current in self.fields:
                 raise ApiError(E.BAD_FORM, f"the form has more than one {event.name!r} field")
@@ -156,9 +152,9 @@ class _ChunkFormReader:
         if self.spool is None:
             raise ApiError(E.BAD_FIELD, "the form has no 'file' part with the chunk's bytes")
         md5 = None
-        if self.hasher is not None and self.md5 is not None:
+        if self.hasher is not None:
             await self.hasher.wait()
-            md5 = self.md5.hexdigest()
+            md5 = self.hasher.digests[0].hexdigest()
         received = ReceivedChunk(self.spool, self.size, md5)
         self.spool = self.appender = None
         return received
@@ -167,18 +163,10 @@ class _ChunkFormReader:
 def _charge_bytes(request: web.Request, size: int) -> None:
     """429 RATE_LIMITED when this client has sent its chunk bytes for the hour (before reading the body)."""
     buckets = request.app[CLIENT_LIMITS].upload_bytes
-    if buckets is None:
-        return
-    client = request.get(CLIENT, "unknown")
-    wait = buckets.take(client, size)
-    if wait > 0:
-        retry_after = max(1, math.ceil(wait))
+    if buckets is not None:
+        client = request[CLIENT]
         limit = request.app[SETTINGS].max_upload_bytes_per_hour_per_client
-        raise ApiError(
-            E.RATE_LIMITED,
-            f"{client} has sent its {limit} bytes of chunks for this hour; try again in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
+        charge(buckets, client, size, f"{client} has sent its {limit} bytes of chunks for this hour")
 
 
 async def _pieces(request: web.Request, timeout: float) -> AsyncIterator[bytes]:

@@ -17,16 +17,10 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from tests.support.seed_protocol import CHUNK, Answer, Planned, SeedClient, plan
+from tests.support.seed_protocol import CHUNK, Answer, Planned, SeedClient, damaged, plan
 from tests.support.server_process import ServerProcess
 
 ORDERS = ["file-first", "ids-first"]
-
-
-def damaged(data: bytes, at: int = 1000) -> bytes:
-    flipped = bytearray(data)
-    flipped[at] ^= 0xFF
-    return bytes(flipped)
 
 
 async def send(client: SeedClient, p: Planned, index: int, order: str, data: bytes | None = None) -> Answer:
@@ -45,12 +39,6 @@ def leftovers(server: ServerProcess, file_id: str) -> dict[str, int]:
         "chunks": sum(path.stat().st_size for path in chunks.iterdir()) if chunks.exists() else 0,
         "partial": partial.stat().st_size if partial.exists() else 0,
     }
-
-
-async def published_md5(client: SeedClient, p: Planned) -> str:
-    status, body = await client.get_bytes(f"{client.base}/upload/{p.file_id}.bin")
-    assert status == 200
-    return hashlib.md5(body).hexdigest()
 
 
 @pytest.mark.parametrize("order", ORDERS)
@@ -75,7 +63,7 @@ async def test_a_damaged_chunk_is_refused_at_once_and_the_good_copy_taken(
         assert (await send(client, p, index, order)).data == p.chunk_ids[index + 1 :]
     last = await send(client, p, 3, order)
     assert (last.status, last.data) == (200, [])  # no 422 at assembly: nothing damaged was stored
-    assert await published_md5(client, p) == p.file_id
+    assert await client.published_md5(p) == p.file_id
     assert server.assembled(p.file_id) == 1
     assert server.errors_logged() == []
 
@@ -94,7 +82,7 @@ async def test_good_chunks_four_at_a_time_after_a_damaged_one(
         answers += await asyncio.gather(*(send(client, p, index, order) for index in batch))
     assert [answer.status for answer in answers] == [200] * len(p.chunk_ids), [a.body for a in answers]
     assert sum(answer.data == [] for answer in answers) >= 1
-    assert await published_md5(client, p) == p.file_id
+    assert await client.published_md5(p) == p.file_id
     assert server.assembled(p.file_id) == 1
     assert server.errors_logged() == []
 
@@ -118,7 +106,7 @@ async def test_a_stored_chunk_is_never_replaced_by_a_damaged_copy(
     assert leftovers(server, p.file_id) == before
     assert (await send(client, p, 1, order)).data == [p.chunk_ids[3]]
     assert (await send(client, p, 3, order)).data == []
-    assert await published_md5(client, p) == p.file_id
+    assert await client.published_md5(p) == p.file_id
     assert server.errors_logged() == []
 
 
@@ -132,7 +120,7 @@ async def test_a_chunk_of_the_wrong_length_is_a_mismatch_too(
     assert short.status == 422 and short.body["error"] == "CHUNK_MISMATCH"
     assert leftovers(server, p.file_id)["partial"] == 0
     assert await client.upload(p) == f"{server.url}/upload/{p.file_id}.bin"
-    assert await published_md5(client, p) == p.file_id
+    assert await client.published_md5(p) == p.file_id
 
 
 # ------------------------------------------------------------------ --verify-chunks assembly
@@ -163,7 +151,7 @@ async def test_with_assembly_checks_a_damaged_chunk_is_found_when_the_file_is_co
     assert (await client.get_bytes(f"{server.url}/upload/{p.file_id}.bin"))[0] == 404
     assert (await client.handshake(p)).data == [p.chunk_ids[1]]
     assert (await client.send_chunk(p, p.chunk_ids[1])).data == []
-    assert await published_md5(client, p) == p.file_id
+    assert await client.published_md5(p) == p.file_id
     assert server.assembled(p.file_id) == 1
     assert not any((server.data_dir / "tmp").iterdir())
     assert server.errors_logged() == []

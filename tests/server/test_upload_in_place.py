@@ -11,7 +11,6 @@ is cut out of the file at assembly, keeping the good ones after it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import random
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from tests.support.seed_protocol import CHUNK, Answer, Planned, SeedClient, plan
+from tests.support.seed_protocol import CHUNK, Answer, Planned, SeedClient, damaged, plan
 from tests.support.server_process import ServerProcess
 from tests.support.waiting import wait_until
 
@@ -45,12 +44,6 @@ def chunk_files(server: ServerProcess, file_id: str) -> list[str]:
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 
 
-async def published_md5(client: SeedClient, p: Planned) -> str:
-    status, body = await client.get_bytes(f"{client.base}/upload/{p.file_id}.bin")
-    assert status == 200
-    return hashlib.md5(body).hexdigest()
-
-
 async def test_in_order_chunks_go_straight_into_the_file(
     server: ServerProcess, http: aiohttp.ClientSession
 ) -> None:
@@ -65,21 +58,15 @@ async def test_in_order_chunks_go_straight_into_the_file(
         assert chunk_files(server, p.file_id) == []
         assert not any((server.data_dir / "tmp").iterdir())
     assert (await send_ids_first(client, p, p.chunk_ids[-1])).data == []
-    assert await published_md5(client, p) == p.file_id
+    assert await client.published_md5(p) == p.file_id
     assert server.errors_logged() == []
 
 
-def damage(data: bytes) -> bytes:
-    flipped = bytearray(data)
-    flipped[-1] ^= 0x01
-    return bytes(flipped)
-
-
-async def send_all_but_the_last(client: SeedClient, p: Planned, damaged: set[int]) -> None:
-    """Every chunk but the last, ids first and in order, those in ``damaged`` with a byte flipped: each is
+async def send_all_but_the_last(client: SeedClient, p: Planned, bad: set[int]) -> None:
+    """Every chunk but the last, ids first and in order, those in ``bad`` with a byte flipped: each is
     written in place and taken (200) unchecked."""
     for index, chunk_id in enumerate(p.chunk_ids[:-1]):
-        data = damage(p.chunks[index]) if index in damaged else None
+        data = damaged(p.chunks[index], at=-1) if index in bad else None
         assert (await send_ids_first(client, p, chunk_id, data)).status == 200
 
 
@@ -90,7 +77,7 @@ async def test_damaged_chunks_are_cut_out_and_the_good_ones_after_them_kept(
     p = plan(os.urandom(5 * CHUNK + 99))
     client = SeedClient(http, server.url)
     await client.handshake(p)
-    await send_all_but_the_last(client, p, damaged={1, 3})
+    await send_all_but_the_last(client, p, bad={1, 3})
     assert partial_size(server, p.file_id) == 5 * CHUNK
     last = await send_ids_first(client, p, p.chunk_ids[-1])
     assert last.status == 422 and last.body["error"] == "CHUNKS_DAMAGED"
@@ -102,7 +89,7 @@ async def test_damaged_chunks_are_cut_out_and_the_good_ones_after_them_kept(
     # Chunk 1 is the next one the file needs again: written in place, and 2 appended after it.
     assert (await send_ids_first(client, p, p.chunk_ids[1])).data == [p.chunk_ids[3]]
     assert (await send_ids_first(client, p, p.chunk_ids[3])).data == []
-    assert await published_md5(client, p) == p.file_id
+    assert await client.published_md5(p) == p.file_id
     assert server.errors_logged() == []
 
 
@@ -113,14 +100,14 @@ async def test_dropped_chunks_stay_dropped_across_a_kill(
     p = plan(os.urandom(4 * CHUNK))
     client = SeedClient(http, server.url)
     await client.handshake(p)
-    await send_all_but_the_last(client, p, damaged={2})
+    await send_all_but_the_last(client, p, bad={2})
     assert (await send_ids_first(client, p, p.chunk_ids[-1])).body["error"] == "CHUNKS_DAMAGED"
     server.restart(hard=True)
     async with aiohttp.ClientSession() as fresh:
         client = SeedClient(fresh, server.url)
         assert (await client.handshake(p)).data == [p.chunk_ids[2]]
         assert (await send_ids_first(client, p, p.chunk_ids[2])).data == []
-        assert await published_md5(client, p) == p.file_id
+        assert await client.published_md5(p) == p.file_id
     assert server.errors_logged() == []
 
 
@@ -156,7 +143,7 @@ async def test_any_order_either_form_and_twice(server: ServerProcess, http: aioh
     answers += await asyncio.gather(*(sends[i] for i in sorted(order[len(order) // 2 :])))
     assert all(a.status == 200 for a in answers), [a.body for a in answers]
     assert (await client.handshake(p)).data == f"{server.url}/upload/{p.file_id}.bin"
-    assert await published_md5(client, p) == p.file_id
+    assert await client.published_md5(p) == p.file_id
     assert server.errors_logged() == []
 
 
@@ -175,7 +162,7 @@ async def test_same_chunk_twice_at_once_in_place(server: ServerProcess) -> None:
     await asyncio.gather(one_client(), one_client())
     async with aiohttp.ClientSession() as session:
         client = SeedClient(session, server.url)
-        assert await published_md5(client, p) == p.file_id
+        assert await client.published_md5(p) == p.file_id
     wait_until(lambda: server.assemblies(p.file_id) >= 1, what="the assembly")
     assert server.assemblies(p.file_id) == 1
     assert server.errors_logged() == []
@@ -194,5 +181,5 @@ async def test_kill_9_after_in_place_chunks(server: ServerProcess) -> None:
         assert (await client.handshake(p)).data == p.chunk_ids[3:]
         for chunk_id in p.chunk_ids[3:]:  # the first after a restart is spooled while the prefix is re-hashed
             assert (await send_ids_first(client, p, chunk_id)).status == 200
-        assert await published_md5(client, p) == p.file_id
+        assert await client.published_md5(p) == p.file_id
     assert server.errors_logged() == []

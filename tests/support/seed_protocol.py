@@ -34,6 +34,13 @@ def plan(data: bytes, chunk_size: int = CHUNK) -> Planned:
     return Planned(hashlib.md5(data).hexdigest(), ids, chunks)
 
 
+def damaged(data: bytes, at: int = 1000) -> bytes:
+    """``data`` with the byte at ``at`` flipped (same length, another MD5): a chunk damaged on the way."""
+    flipped = bytearray(data)
+    flipped[at] ^= 0xFF
+    return bytes(flipped)
+
+
 def form_body(fields: list[tuple[str, bytes | str]], boundary: str | None = None) -> tuple[bytes, str]:
     """A multipart/form-data body with parts exactly in the given order (``file`` parts as blobs)."""
     boundary = boundary or uuid.uuid4().hex
@@ -101,6 +108,12 @@ class SeedClient:
         if isinstance(needs, str):
             return needs
         return f"{self.base}/upload/{p.file_id}{ext}"
+
+    async def published_md5(self, p: Planned, ext: str = ".bin") -> str:
+        """The MD5 of the file served at ``/upload/<fileId><ext>`` (which must be served)."""
+        status, body = await self.get_bytes(f"{self.base}/upload/{p.file_id}{ext}")
+        assert status == 200
+        return hashlib.md5(body).hexdigest()
 
     async def get_bytes(self, url: str) -> tuple[int, bytes]:
         async with self.session.get(url) as resp:

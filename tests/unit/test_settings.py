@@ -19,6 +19,11 @@ def test_defaults() -> None:
     assert s.verify_chunks is VerifyChunks.ARRIVAL
 
 
+def test_allowed_hosts_are_kept_as_host_names() -> None:
+    argv = ["--allowed-hosts", "Files.Example.COM:443, b.example., *"]
+    assert parse_settings(argv, environ={}).allowed_hosts == ("files.example.com", "b.example", "*")
+
+
 def test_min_free_bytes() -> None:
     assert Settings().min_free_bytes == 256 * MiB
     assert parse_settings(["--min-free-bytes", "0"], environ={}).min_free_bytes == 0
