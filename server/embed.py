@@ -22,7 +22,8 @@ Headers, exactly what embedding needs (and the ``--cors-origins`` allow-list dec
 The options are the element's attributes, passed in the query: ``id``, ``lang``, ``parallel``, ``accept``,
 ``max-size``, ``multiple``, ``label-choose``, ``label-drop``. They are checked here once (``parse_options``),
 rendered into the document (static texts in the chosen language, the input's ``accept``/``multiple``) and
-handed to Python as JSON.
+handed to Python as JSON. The option's rules that the frame's Python applies again (``accept``, ``lang``) are
+the shared ``wire.accept`` and ``wire.languages``.
 """
 
 from __future__ import annotations
@@ -38,13 +39,13 @@ from typing import Final
 
 from aiohttp import hdrs, web
 
-from frontend.browser.accept import Accept, BadAccept
-from frontend.browser.i18n import pick_lang, texts_for
 from server import envelope
 from server.errors import ApiError, E
 from server.keys import SETTINGS
 from server.page import FRONTEND, MIME_TYPES, REVALIDATE
 from server.settings import Settings
+from wire.accept import Accept, BadAccept
+from wire.languages import STARTUP_TEXTS, pick_lang
 
 EMBED_DIR: Final = FRONTEND / "embed"
 EMBED_JS: Final = EMBED_DIR / "embed.js"
@@ -158,7 +159,7 @@ def _json_in_html(value: object) -> str:
 
 def render_document(options: EmbedOptions, settings: Settings, template: str) -> str:
     """The frame's document: the template with the texts of ``options.lang`` and the options filled in."""
-    texts = texts_for(options.lang)
+    texts = STARTUP_TEXTS[options.lang]
     attributes = ""
     if options.multiple:
         attributes += " multiple"

@@ -3,9 +3,10 @@
 Handlers and services raise ``ApiError(kind, detail)``; one middleware (``server.middleware``) renders it.
 API answers keep the seed's envelope ``{code, msg, data}`` where ``code`` equals the HTTP status and ``data``
 is null, plus an ``error`` field with the stable machine-readable name (the seed's client ignores fields it
-does not know). Two errors put chunk ids in ``data``, because the seed's client reads ``data`` as the chunks
-it must send next: ``CHUNK_MISMATCH`` (the ids still needed, the refused chunk among them) and
-``CHUNKS_DAMAGED`` (the damaged chunks).
+does not know). The names are the wire's (``wire.errors.ErrorName``, which the browser's engine matches on):
+importing this module fails if the two lists differ. Two errors put chunk ids in ``data``, because the
+seed's client reads ``data`` as the chunks it must send next: ``CHUNK_MISMATCH`` (the ids still needed, the
+refused chunk among them) and ``CHUNKS_DAMAGED`` (the damaged chunks).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import errno
 import sqlite3
 from dataclasses import dataclass
 from enum import Enum
+
+from wire.errors import ErrorName
 
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _SQLITE_FULL = 13  # "Insertion failed because database is full" (the primary result code)
@@ -26,7 +29,7 @@ class ErrorKind:
 
 
 class E(Enum):
-    """The catalogue. The member name is the stable ``error`` field sent to clients."""
+    """The catalogue. The member name is the stable ``error`` field sent to clients (an ``ErrorName``)."""
 
     # The seed's own answer for a request without a file id, word for word.
     MISSING_FILE_ID = ErrorKind(403, "请携带文件编号")
@@ -76,6 +79,19 @@ class E(Enum):
     @property
     def message(self) -> str:
         return self.value.message
+
+
+def _check_names() -> None:
+    """Every entry has a wire name and every wire name an entry: a name cannot drift on one side only."""
+    ours, wire = {kind.name for kind in E}, set(ErrorName)
+    if ours != wire:
+        raise ImportError(
+            f"server.errors.E and wire.errors.ErrorName differ: only here {sorted(ours - wire)}, "
+            f"only in wire {sorted(wire - ours)}"
+        )
+
+
+_check_names()
 
 
 class ApiError(Exception):

@@ -12,12 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from server.errors import E
-from server.uploads.protocol import MAX_EXT_CHARS, MAX_NAME_CHARS
+from wire.ids import CHUNK_ID_PATTERN, FILE_ID_PATTERN
+from wire.names import MAX_EXT_CHARS, MAX_NAME_CHARS
 
-FILE_ID = {"type": "string", "pattern": "^[0-9a-fA-F]{32}$", "description": "the whole file's MD5, hex"}
+FILE_ID = {"type": "string", "pattern": f"^{FILE_ID_PATTERN}$", "description": "the whole file's MD5, hex"}
 CHUNK_ID = {
     "type": "string",
-    "pattern": "^[0-9a-fA-F]{32}(0|[1-9][0-9]{0,8})$",
+    "pattern": f"^{CHUNK_ID_PATTERN}$",
     "description": "the chunk's MD5 (hex) followed by its index, as SparkMD5 gives it",
 }
 

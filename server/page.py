@@ -3,17 +3,19 @@
 Routes:
 
 - ``GET /``: ``frontend/index.html``; when the npm assets are missing, a 503 page saying how to install them.
-- ``GET /py/frontend.zip``: every Python module of ``frontend/engine`` and ``frontend/browser`` in one zip
-  (``frontend/<package>/<module>.py``, built when asked and kept while the sources are unchanged). The
+- ``GET /py/frontend.zip``: every Python module the browser runs, in one zip: ``frontend/engine``,
+  ``frontend/browser`` and ``wire`` (the rules the engine shares with the server), each at its path in the
+  repository, which is its import name (built when asked and kept while the sources are unchanged). The
   PyScript configuration of the page and of the embedded uploader's frame (a ``<py-config>`` in
   ``index.html`` and ``embed/embed.html``: no request for it) lists it under ``files`` with the destination
   ``./*``: PyScript fetches it in ONE request once the interpreter is up and unpacks it into the working
   directory (``/home/pyodide``, on ``sys.path``), where one request per module cost the start-up a round of
   requests. A new module needs no configuration change.
 - ``GET /pyscript.json``: the same configuration with every module listed on its own (the local Pyodide as
-  the interpreter and, under ``files``, each module of both packages, listed when asked), for tools that
+  the interpreter and, under ``files``, each module of the packages, listed when asked), for tools that
   place the modules themselves (the benchmark's bare Pyodide worker, ``bench/pages/py_hash_worker.mjs``).
-- ``/static/...`` (``frontend/static``), ``/py/engine/...`` and ``/py/browser/...`` (the Python sources),
+- ``/static/...`` (``frontend/static``), ``/py/engine/...``, ``/py/browser/...`` and ``/py/wire/...`` (the
+  Python sources),
   ``/vendor/pyscript/...`` (``@pyscript/core/dist``) and ``/vendor/pyodide/...`` (the ``pyodide`` package).
 
 Every answer here carries the headers that make the page cross-origin isolated (HTML Standard, "cross-origin
@@ -43,20 +45,26 @@ from aiohttp import hdrs, web
 
 from server.rfc.conditionals import EntityTag, if_none_match_passes
 
-FRONTEND: Final = Path(__file__).resolve().parents[1] / "frontend"
+ROOT: Final = Path(__file__).resolve().parents[1]
+FRONTEND: Final = ROOT / "frontend"
 INDEX_HTML: Final = FRONTEND / "index.html"
 NODE_MODULES: Final = FRONTEND / "node_modules"
 
-# URL prefix -> folder. The Python packages are served as sources for the worker's ``files`` configuration.
-PYTHON_PACKAGES: Final = {"engine": FRONTEND / "engine", "browser": FRONTEND / "browser"}
+# Name (URL prefix ``/py/<name>``) -> folder: the Python packages the browser runs, served as sources for the
+# worker's ``files`` configuration and zipped; in the browser each goes where it is in the repository
+# (``frontend/engine``, ``wire``...), so it imports by the same name as here.
+PYTHON_PACKAGES: Final = {
+    "engine": FRONTEND / "engine",
+    "browser": FRONTEND / "browser",
+    "wire": ROOT / "wire",
+}
 VENDOR: Final = {
     "/vendor/pyscript": NODE_MODULES / "@pyscript" / "core" / "dist",
     "/vendor/pyodide": NODE_MODULES / "pyodide",
 }
 OWN: Final = {
     "/static": FRONTEND / "static",
-    "/py/engine": PYTHON_PACKAGES["engine"],
-    "/py/browser": PYTHON_PACKAGES["browser"],
+    **{f"/py/{name}": folder for name, folder in PYTHON_PACKAGES.items()},
 }
 
 PYODIDE_MODULE: Final = "/vendor/pyodide/pyodide.mjs"
@@ -157,13 +165,19 @@ def pyscript_config() -> dict[str, object]:
 
     PyScript resolves ``interpreter`` and the ``files`` URLs against this configuration's own URL, and writes
     each file to the given path relative to the worker's working directory (``/home/pyodide``, on
-    ``sys.path``), so ``import frontend.engine`` and ``import frontend.browser`` work there as they do here.
+    ``sys.path``), so ``import frontend.engine``, ``import frontend.browser`` and ``import wire`` work there
+    as they do here.
     """
     files = {
-        f"/py/{name}/{relative.as_posix()}": f"./frontend/{name}/{relative.as_posix()}"
+        f"/py/{name}/{relative.as_posix()}": f"./{_in_browser(name, relative)}"
         for name, relative in _python_sources()
     }
     return {"interpreter": PYODIDE_MODULE, "files": files}
+
+
+def _in_browser(package: str, relative: Path) -> str:
+    """Where a module goes in the browser's working directory: where it is in the repository."""
+    return (PYTHON_PACKAGES[package] / relative).relative_to(ROOT).as_posix()
 
 
 # Fixed entry times: the archive's bytes (and so its ETag) depend on the sources' contents only.
@@ -181,8 +195,9 @@ _archive: _Archive | None = None
 
 
 def python_archive() -> tuple[bytes, str]:
-    """The zip of the Python sources (``frontend/<package>/...``) and its ETag; rebuilt when a source's size
-    or modification time changes (a listing of stats per request, not a read of every file)."""
+    """The zip of the Python sources (``frontend/engine/...``, ``frontend/browser/...``, ``wire/...``) and its
+    ETag; rebuilt when a source's size or modification time changes (a listing of stats per request, not a
+    read of every file)."""
     global _archive
     sources = _python_sources()
     paths = [PYTHON_PACKAGES[name] / relative for name, relative in sources]
@@ -192,7 +207,7 @@ def python_archive() -> tuple[bytes, str]:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             for (name, relative), path in zip(sources, paths, strict=True):
-                entry = zipfile.ZipInfo(f"frontend/{name}/{relative.as_posix()}", date_time=_ZIP_TIME)
+                entry = zipfile.ZipInfo(_in_browser(name, relative), date_time=_ZIP_TIME)
                 entry.compress_type = zipfile.ZIP_DEFLATED
                 entry.external_attr = 0o644 << 16
                 archive.writestr(entry, path.read_bytes())

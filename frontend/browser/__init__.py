@@ -5,9 +5,9 @@ The only package that imports ``js``, ``pyodide`` or ``pyscript``: it adapts the
 
 - ``transport.py``    ``FetchTransport``: the engine's ``Transport`` over ``fetch`` + ``FormData``
 - ``source.py``       ``BlobSource``: the engine's ``FileSource`` over a ``File`` (stream + slices)
-- ``i18n.py``         every string, English and Chinese (pure)
+- ``i18n.py``         every string, English and Chinese (pure; the startup words are ``wire.languages``)
 - ``text.py``         what the uploader says (sizes, speeds, states) in a language (pure)
-- ``accept.py``       which files the uploader takes: ``accept`` rules, size limit (pure)
+- ``accept.py``       which files the uploader takes: ``accept`` rules (``wire.accept``), size limit (pure)
 - ``host_events.py``  snapshots -> the events an embedding page hears (pure)
 - ``view.py``         the DOM: one row per upload, the list of downloadable files
 - ``app.py``          wiring: files in, controllers, buttons, the ``online`` event, an optional observer

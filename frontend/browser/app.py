@@ -39,7 +39,7 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 
 from frontend.browser import view
-from frontend.browser.accept import Accept, refusal
+from frontend.browser.accept import refusal
 from frontend.browser.i18n import EN, Texts
 from frontend.browser.source import BlobSource
 from frontend.browser.transport import FetchTransport
@@ -48,6 +48,7 @@ from frontend.engine.errors import EngineError, IllegalTransition
 from frontend.engine.ports import HttpRequest
 from frontend.engine.retry import RetryPolicy
 from frontend.engine.uploader import UploadConfig, UploadController
+from wire.accept import Accept
 
 FILES_API = "/api/files"
 RENDER_INTERVAL = 0.1  # seconds: at most ten repaints a second per row; state changes paint at once

@@ -16,10 +16,10 @@ import json
 import js  # type: ignore[import-not-found]
 from pyscript import document, window  # type: ignore[import-not-found]
 
-from frontend.browser.accept import Accept
 from frontend.browser.app import AppOptions, UploaderApp
 from frontend.browser.host import HostBridge
 from frontend.browser.i18n import texts_for
+from wire.accept import Accept
 
 _raw = json.loads(str(document.getElementById("embed-options").textContent))
 _texts = texts_for(_raw.get("lang"))

@@ -1,10 +1,11 @@
 """Every string the uploader shows, in English and Chinese: one ``Texts`` per language (pure, no ``js``).
 
 The page at ``/`` speaks English; the embedded uploader (``/embed``) takes ``lang`` (``en`` | ``zh``). The
-server renders the embed document's static strings from here too, so they are right before Python has started.
-What the server says (an error envelope's ``msg``) is shown as the server sent it; only the messages the
-client makes itself are translated: its states, buttons and hints, its own refusals (type, size) and the
-engine's own errors (by code; in English the engine's more specific message is kept).
+words of the embed document before Python has started, and the language pick, are shared with the server,
+which renders them: ``wire/languages.py`` (``Texts`` extends its ``StartupTexts``). What the server says (an
+error envelope's ``msg``) is shown as the server sent it; only the messages the client makes itself are
+translated: its states, buttons and hints, its own refusals (type, size) and the engine's own errors (by
+code; in English the engine's more specific message is kept).
 
 Templates use ``str.format`` names (``{name}``); both languages use the same names for the same string.
 """
@@ -12,26 +13,17 @@ Templates use ``str.format`` names (``{name}``); both languages use the same nam
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from types import MappingProxyType
 
 from frontend.engine.state import UploadState
+from wire.languages import EN_STARTUP, ZH_STARTUP, StartupTexts, pick_lang
 
 S = UploadState
 
 
 @dataclass(frozen=True)
-class Texts:
-    lang: str  # BCP 47 tag, for <html lang>
-    # Before Python is ready (rendered by the server into the embed document; the page has them in its HTML)
-    title: str
-    drop_hint: str
-    drop_hint_one: str  # when only one file may be chosen
-    choose: str
-    choose_one: str
-    starting: str
-    waiting_one: str  # files chosen before Python is ready (static/intake.js fills in {count})
-    waiting_many: str
+class Texts(StartupTexts):
     # Python's status line
     ready: str
     in_worker: str
@@ -102,15 +94,7 @@ ENGINE_ONLY_CODES = (
 )
 
 EN = Texts(
-    lang="en",
-    title="Resumable upload",
-    drop_hint="Drop files here, or",
-    drop_hint_one="Drop a file here, or",
-    choose="Choose files…",
-    choose_one="Choose a file…",
-    starting="Starting Python…",
-    waiting_one="{count} file waiting for Python to start…",
-    waiting_many="{count} files waiting for Python to start…",
+    **asdict(EN_STARTUP),
     ready="Ready · Python {python} (Pyodide {pyodide}) {where}",
     in_worker="in a worker",
     on_main_thread="on the main thread",
@@ -155,15 +139,7 @@ EN = Texts(
 )
 
 ZH = Texts(
-    lang="zh-CN",
-    title="断点续传上传",
-    drop_hint="将文件拖到这里，或",
-    drop_hint_one="将一个文件拖到这里，或",
-    choose="选择文件…",
-    choose_one="选择一个文件…",
-    starting="正在启动 Python…",
-    waiting_one="{count} 个文件等待 Python 启动…",
-    waiting_many="{count} 个文件等待 Python 启动…",
+    **asdict(ZH_STARTUP),
     ready="就绪 · Python {python}（Pyodide {pyodide}）{where}",
     in_worker="在 worker 中运行",
     on_main_thread="在主线程运行",
@@ -218,14 +194,7 @@ ZH = Texts(
     downloads_failed="无法加载列表：{msg}",
 )
 
-LANGUAGES: Mapping[str, Texts] = MappingProxyType({"en": EN, "zh": ZH})
-DEFAULT_LANG = "en"
-
-
-def pick_lang(tag: str | None) -> str:
-    """``"zh-CN"``, ``"zh_TW"``, ``"ZH"`` -> ``"zh"``; anything not built in -> English."""
-    primary = (tag or "").strip().replace("_", "-").split("-", 1)[0].lower()
-    return primary if primary in LANGUAGES else DEFAULT_LANG
+LANGUAGES: Mapping[str, Texts] = MappingProxyType({"en": EN, "zh": ZH})  # as wire.languages.STARTUP_TEXTS
 
 
 def texts_for(tag: str | None) -> Texts:

@@ -3,6 +3,10 @@
 It runs unchanged under CPython 3.11+ (unit tests) and Pyodide (the page). Everything that touches the
 browser lives in the browser package and reaches the engine only through the ports in ``ports.py``.
 Modules import each other relatively, so the folder works as ``frontend.engine`` or mounted as ``engine``.
+The wire rules it shares with the server (the id grammar, the ``ext``/``name`` rules, the server's error
+names) are the top-level package ``wire``, imported by that absolute name: it sits beside the engine's
+package wherever the engine runs (the repository's root under CPython; the working directory the page's
+zip of sources unpacks into under Pyodide, ``server/page.py``; a test that mounts the engine mounts it too).
 
 Layout (one concept per module):
 
@@ -63,7 +67,7 @@ be absolute (a PyScript worker's location is a ``blob:`` URL).
 Several files = several controllers sharing one transport. To skip hashing after a reload, keep
 ``ctl.plan.to_dict()`` (e.g. in localStorage, keyed by name/size/last_modified) and pass
 ``plan=ChunkPlan.from_dict(...)``. Errors the UI may see are catalogued in ``errors.Err`` plus the
-server's own ``error`` names (e.g. ``CHUNK_LIST_CONFLICT``, ``FILE_TOO_LARGE``).
+server's own ``error`` names (``wire.errors.ErrorName``, e.g. ``CHUNK_LIST_CONFLICT``, ``FILE_TOO_LARGE``).
 """
 
 from .chunking import CHUNK_SIZE, Chunk, ChunkPlan

@@ -9,8 +9,8 @@ The seed::
     ...
     if (chunkIndex < chunkCount) { loadNext(); } else { const fileId = spark.end(); ... }
 
-so ``fileId`` is the whole file's MD5 in lowercase hex, and a chunk id is the chunk's MD5 in lowercase hex
-followed by the chunk's 0-based index in decimal. Its loop reads once before testing ``chunkIndex <
+so ``fileId`` is the whole file's MD5, and a chunk id the chunk's MD5 followed by its index (the grammar,
+shared with the server: ``wire.ids``, which also writes them: ``chunk_id``). Its loop reads once before testing ``chunkIndex <
 chunkCount``, so an EMPTY file is ONE empty chunk (``d41d8cd98f00b204e9800998ecf8427e0``); a file of exactly
 k chunks has k chunks (no trailing empty one). Checked by running the seed's loop under node with spark-md5
 (``tests/unit/engine/sparkmd5_ids.js``).
@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+
+from wire.ids import parse_chunk_list
 
 CHUNK_SIZE = 1024 * 1024  # the seed's chunkSize
 
@@ -47,11 +49,6 @@ def chunk_spans(size: int, chunk_size: int = CHUNK_SIZE) -> list[ChunkSpan]:
     # `Math.ceil(0 / chunkSize)` is 0, but the seed's loop still reads slice(0, 0) once.
     count = max(1, -(-size // chunk_size))
     return [ChunkSpan(i, i * chunk_size, min(size, (i + 1) * chunk_size)) for i in range(count)]
-
-
-def chunk_id(md5_hex: str, index: int) -> str:
-    """``SparkMD5.ArrayBuffer.hash(chunk) + chunkIndex``: lowercase hex digest, then the index in decimal."""
-    return f"{md5_hex.lower()}{index}"
 
 
 @dataclass(frozen=True)
@@ -107,16 +104,9 @@ class ChunkPlan:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChunkPlan:
         spans = chunk_spans(int(data["size"]), int(data["chunkSize"]))
-        ids = list(data["chunkIds"])
+        ids = parse_chunk_list(list(data["chunkIds"]))  # WireError (a ValueError) for an id that does not fit
         if len(ids) != len(spans):
             raise ValueError(f"{len(ids)} chunk ids for {len(spans)} chunks")
-        for span, cid in zip(spans, ids, strict=True):
-            if not (
-                isinstance(cid, str)
-                and len(cid) == 32 + len(str(span.index))
-                and cid.endswith(str(span.index))
-            ):
-                raise ValueError(f"chunk id {cid!r} does not fit chunk {span.index}")
         chunks = tuple(Chunk(s.index, s.start, s.end, cid) for s, cid in zip(spans, ids, strict=True))
         return cls(str(data["fileId"]), str(data["ext"]), int(data["size"]), int(data["chunkSize"]), chunks)
 

@@ -10,7 +10,7 @@ Tree::
     │                           Transports raise it; the browser maps a failed ``fetch`` to it.
     ├── ServerError             the server answered an error envelope ``{code, msg, data, error}``;
     │                           ``.status`` is the HTTP status, ``.server_error`` the server's stable name
-    │                           (e.g. ``"CHUNKS_DAMAGED"``), ``.msg`` the server's own message
+    │                           (a ``wire.errors.ErrorName``, e.g. ``CHUNKS_DAMAGED``), ``.msg`` its message
     └── IllegalTransition       a state change the transition table does not allow (a programming error)
 
 An HTTP status is data until the engine decides what it means (``retry.classify``): network errors, 5xx,

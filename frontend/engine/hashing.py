@@ -4,21 +4,22 @@ Memory stays bounded by one block: the file is read block by block (``source.blo
 stream, else ``source.read`` over consecutive ranges); each block feeds the whole-file digest and the
 current chunk's digest, and the chunk digest is closed at each chunk boundary. No chunk's bytes are kept.
 
-Also here: ``extname`` (the seed's), and the ``ext``/``name`` actually sent to the server.
+Also here: ``extname`` (the seed's), and the ``ext``/``name`` actually sent to the server (what it accepts
+is the wire's rule, ``wire.names``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections.abc import AsyncIterator, Callable
 
-from .chunking import CHUNK_SIZE, Chunk, ChunkPlan, chunk_id, chunk_spans
+from wire import names
+from wire.errors import WireError
+from wire.ids import chunk_id
+
+from .chunking import CHUNK_SIZE, Chunk, ChunkPlan, chunk_spans
 from .errors import EngineError, Err
 from .ports import FileSource
-
-MAX_EXT_CHARS = 16  # the server's limit (server/uploads/protocol.py)
-MAX_NAME_CHARS = 255
 
 ProgressFn = Callable[[int], None]
 """Called with the number of bytes hashed so far, after each block."""
@@ -37,34 +38,24 @@ def extname(filename: str) -> str:
     return "" if i < 0 else filename[i:]
 
 
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in text)
-
-
 def upload_ext(filename: str) -> str:
-    """The ``ext`` to send: the seed's ``extname`` when the server can accept it, else ''.
+    """The ``ext`` to send: the seed's ``extname`` when the server accepts it (``wire.names``), else ''.
 
-    The server refuses an ext longer than 16 characters or holding '/', '\\', '..' or control characters
-    (``"report.final version for the board"`` has the 28-character ext ``".final version for the board"``);
-    the ext only shapes the stored file's URL, so the engine drops it rather than fail the upload."""
-    ext = extname(filename)
-    if len(ext) > MAX_EXT_CHARS or "/" in ext or "\\" in ext or ".." in ext or _has_control(ext):
+    ``"report.final version for the board"`` has the 28-character ext ``".final version for the board"``,
+    which the server refuses; the ext only shapes the stored file's URL, so the engine drops it rather than
+    fail the upload."""
+    try:
+        return names.parse_ext(extname(filename))
+    except WireError:
         return ""
-    return ext
 
 
 def upload_name(filename: str) -> str | None:
     """The ``name`` to send (for Content-Disposition on download), or None if the server refuses it."""
-    if (
-        not filename
-        or len(filename) > MAX_NAME_CHARS
-        or "/" in filename
-        or "\\" in filename
-        or filename in {".", ".."}
-        or _has_control(filename)
-    ):
+    try:
+        return names.parse_name(filename)
+    except WireError:
         return None
-    return filename
 
 
 async def _ranges(source: FileSource, block_size: int) -> AsyncIterator[bytes]:

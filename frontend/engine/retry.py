@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from wire.errors import ErrorName
+
 from .errors import EngineError, ServerError, TransportError
 
 RETRY_STATUSES = frozenset({408, 429})  # "try again later" answers below 500
@@ -52,11 +54,11 @@ def classify(error: BaseException) -> Action:
     if isinstance(error, ServerError):
         if error.status >= 500 or error.status in RETRY_STATUSES:
             return Action.RETRY
-        if error.status == 422 and error.server_error == "CHUNK_MISMATCH":
+        if error.status == 422 and error.server_error == ErrorName.CHUNK_MISMATCH:
             return Action.RESEND_CHUNK
-        if error.status == 422 and error.server_error == "CHUNKS_DAMAGED":
+        if error.status == 422 and error.server_error == ErrorName.CHUNKS_DAMAGED:
             return Action.RESEND_DAMAGED
-        if error.status == 404 and error.server_error == "UNKNOWN_UPLOAD":
+        if error.status == 404 and error.server_error == ErrorName.UNKNOWN_UPLOAD:
             return Action.REHANDSHAKE
         return Action.FAIL
     if isinstance(error, EngineError) and error.kind.value.retryable:

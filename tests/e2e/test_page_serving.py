@@ -110,10 +110,12 @@ def test_the_module_by_module_config_uses_the_local_pyodide_and_lists_every_modu
     config = json.loads(body)
     assert config["interpreter"] == "/vendor/pyodide/pyodide.mjs"
     files = config["files"]
-    for package in ("engine", "browser"):
-        folder = page.PYTHON_PACKAGES[package]
-        for module in folder.glob("*.py"):
-            assert files[f"/py/{package}/{module.name}"] == f"./frontend/{package}/{module.name}"
+    for package, folder in page.PYTHON_PACKAGES.items():
+        for module in folder.glob("*.py"):  # each where it is in the repository: it imports by that name
+            assert files[f"/py/{package}/{module.name}"] == f"./{module.relative_to(page.ROOT).as_posix()}"
+    assert {"./frontend/engine/__init__.py", "./frontend/browser/main.py", "./wire/ids.py"} <= set(
+        files.values()
+    )
     assert all(url.startswith("/py/") for url in files)  # nothing from elsewhere
 
 
@@ -122,12 +124,13 @@ def test_the_archive_holds_every_module_and_revalidates(server: ServerProcess) -
     assert status == 200
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         names = set(archive.namelist())
-        for package in ("engine", "browser"):
-            for module in page.PYTHON_PACKAGES[package].glob("*.py"):
-                name = f"frontend/{package}/{module.name}"
+        for folder in page.PYTHON_PACKAGES.values():
+            for module in folder.glob("*.py"):
+                name = module.relative_to(page.ROOT).as_posix()
                 assert name in names
                 assert archive.read(name) == module.read_bytes()
-    assert all(name.startswith(("frontend/engine/", "frontend/browser/")) for name in names)
+    assert "wire/ids.py" in names  # the rules the engine shares with the server
+    assert all(name.startswith(("frontend/engine/", "frontend/browser/", "wire/")) for name in names)
     url = server.url + page.PYTHON_ARCHIVE
     assert get_request(urllib.request.Request(url, headers={"If-None-Match": headers["ETag"]}))[0] == 304
     assert get_request(urllib.request.Request(url, headers={"If-None-Match": '"other"'}))[0] == 200

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from frontend.browser.accept import Accept, BadAccept, refusal
+from frontend.browser.accept import refusal
 from frontend.browser.host_events import HostEvents
 from frontend.browser.i18n import ZH
 from frontend.engine.ports import UploadSnapshot
 from frontend.engine.state import UploadState
+from wire.accept import Accept, BadAccept
 
 S = UploadState
 MiB = 1024 * 1024

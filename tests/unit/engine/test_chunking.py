@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from frontend.engine.chunking import CHUNK_SIZE, ChunkPlan, chunk_id, chunk_spans
+from frontend.engine.chunking import CHUNK_SIZE, ChunkPlan, chunk_spans
 from frontend.engine.hashing import hash_file
 from frontend.engine.memory import BytesSource
+from wire.ids import chunk_id
 
 MIB = 1024 * 1024
 NODE = "/usr/bin/node"

@@ -1,4 +1,5 @@
-"""The engine is pure: stdlib imports only, and it runs under Pyodide (Python 3.14, node, offline)."""
+"""The engine is pure: stdlib imports only (and the shared ``wire`` rules, pure too), and it runs under Pyodide
+(Python 3.14, node, offline)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 ENGINE = ROOT / "frontend" / "engine"
+WIRE = ROOT / "wire"
 NODE = "/usr/bin/node"
 RUNNER = Path(__file__).with_name("pyodide_run.mjs")
 
@@ -29,9 +31,15 @@ def imported_modules(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("module", sorted(p.name for p in ENGINE.glob("*.py")))
-def test_engine_modules_import_only_the_stdlib_and_each_other(module: str) -> None:
-    outside = imported_modules(ENGINE / module) - set(sys.stdlib_module_names) - {"__future__"}
+def test_engine_modules_import_only_the_stdlib_each_other_and_wire(module: str) -> None:
+    outside = imported_modules(ENGINE / module) - set(sys.stdlib_module_names) - {"__future__", "wire"}
     assert outside == set(), f"{module} imports {outside}: the engine must stay pure (no js/pyodide/pyscript)"
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in WIRE.glob("*.py")))
+def test_wire_modules_import_only_the_stdlib_and_each_other(module: str) -> None:
+    outside = imported_modules(WIRE / module) - set(sys.stdlib_module_names) - {"__future__", "wire"}
+    assert outside == set(), f"{module} imports {outside}: the server and the page share it, so it stays pure"
 
 
 PY_UPLOAD = textwrap.dedent(
@@ -64,7 +72,7 @@ def test_the_engine_runs_under_pyodide(tmp_path: Path) -> None:
     script = tmp_path / "upload.py"
     script.write_text(PY_UPLOAD)
     out = subprocess.run(
-        [NODE, str(RUNNER), str(ENGINE), str(script)],
+        [NODE, str(RUNNER), str(ROOT), str(script), "frontend/engine=engine", "wire"],
         capture_output=True,
         text=True,
         timeout=180,
