@@ -21,8 +21,9 @@ Layout (one concept per module):
 - ``progress.py``  percent, speed over a moving window, ETA
 - ``protocol.py``  the seed's two requests and the envelope ``{code, msg, data}``
 - ``uploader.py``  ``UploadController``: hash -> handshake -> parallel chunks -> finished; pause/continue
-- ``memory.py``    test support: a bytes ``FileSource`` and an in-memory server speaking the protocol,
-                   with fault injection
+
+Only what the page runs lives here; the doubles the tests drive it with (files in memory, a fake clock, an
+in-memory server with fault injection) are in ``tests/support/engine_doubles.py`` and ``memory_server.py``.
 
 Wiring it in the browser::
 
@@ -45,6 +46,7 @@ Wiring it in the browser::
     ctl.resume()           # "continue": ask the server what it still needs, go on
     ctl.retry_now()        # skip the backoff wait (e.g. on the window's "online" event)
     await ctl.wait()       # the snapshot once the current run stops (finished, failed or paused)
+    await ctl.upload()     # start() and wait() in one call (scripts and tests outside the page)
 
 ``ctl.prepare()`` hashes and handshakes only (state CHOSEN after it, like the seed's "start upload" button;
 FINISHED if the server already has the file); ``ctl.start()`` then uploads. ``await ctl.cancel()`` aborts at

@@ -163,11 +163,6 @@ class UploadController:
         """The chunk plan once hashed (cache ``plan.to_dict()`` to skip hashing after a reload)."""
         return self._plan
 
-    @property
-    def task(self) -> asyncio.Task[None] | None:
-        """The current (or last) run."""
-        return self._task
-
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every new snapshot (and once now); returns a function that unsubscribes."""
         self._listeners.append(listener)
@@ -231,7 +226,7 @@ class UploadController:
         return self.snapshot
 
     async def upload(self) -> UploadSnapshot:
-        """Start and wait: the whole upload in one call (tests, scripts). Ends FINISHED, FAILED or PAUSED."""
+        """Start and wait: the whole upload in one call (scripts, tests). Ends FINISHED, FAILED or PAUSED."""
         self.start()
         return await self.wait()
 

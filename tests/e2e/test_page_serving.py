@@ -3,6 +3,7 @@ caching, the worker's configuration, path safety, and the page's answer when the
 
 from __future__ import annotations
 
+import ast
 import http.client
 import io
 import json
@@ -134,6 +135,53 @@ def test_the_archive_holds_every_module_and_revalidates(server: ServerProcess) -
     url = server.url + page.PYTHON_ARCHIVE
     assert get_request(urllib.request.Request(url, headers={"If-None-Match": headers["ETag"]}))[0] == 304
     assert get_request(urllib.request.Request(url, headers={"If-None-Match": '"other"'}))[0] == 200
+
+
+# The page's entry points (``index.html``'s worker script, ``embed/embed.html``'s script).
+ENTRY_POINTS = ("frontend/browser/main.py", "frontend/browser/embed_main.py")
+
+
+def _entry(dotted: str, entries: set[str]) -> str | None:
+    """The archive's file for a module or package name, if the archive has one."""
+    path = dotted.replace(".", "/")
+    return next((e for e in (f"{path}.py", f"{path}/__init__.py") if e in entries), None)
+
+
+def _imports(entry: str, source: str, entries: set[str]) -> set[str]:
+    """The archive's files that importing ``entry`` imports directly (each package on the way included)."""
+    package = entry.rsplit("/", 1)[0].replace("/", ".")
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            dotted = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parts = (
+                package.split(".")[: len(package.split(".")) - max(node.level - 1, 0)] if node.level else []
+            )
+            base = ".".join([*parts, *([node.module] if node.module else [])])
+            dotted = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for name in dotted:
+            steps = name.split(".")
+            found |= {e for i in range(len(steps)) if (e := _entry(".".join(steps[: i + 1]), entries))}
+    return found
+
+
+def test_the_archive_holds_only_what_the_page_runs() -> None:
+    """Every module in the zip is imported, directly or not, by one of the page's entry points: no test
+    support or tool ships to the browser."""
+    body, _etag = page.python_archive()
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        sources = {name: archive.read(name).decode() for name in archive.namelist()}
+    entries = set(sources)
+    reached, todo = set(ENTRY_POINTS), list(ENTRY_POINTS)
+    while todo:
+        entry = todo.pop()
+        for found in _imports(entry, sources[entry], entries) - reached:
+            reached.add(found)
+            todo.append(found)
+    assert entries - reached == set()
 
 
 @pytest.mark.parametrize(

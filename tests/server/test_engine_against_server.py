@@ -24,8 +24,8 @@ from frontend.engine import (
     UploadSnapshot,
     UploadState,
 )
-from frontend.engine.memory import BytesSource
 from frontend.engine.protocol import UPLOAD_PATH
+from tests.support.engine_doubles import BytesSource
 from tests.support.server_process import ServerProcess
 
 MIB = 1024 * 1024
@@ -202,8 +202,8 @@ async def test_the_memory_server_answers_like_the_real_one(
     (status, error name, data) from it as from the real server."""
     from frontend.engine.chunking import ChunkPlan
     from frontend.engine.hashing import hash_file
-    from frontend.engine.memory import MemoryServer, MemoryTransport
     from frontend.engine.protocol import chunk_request, handshake_request
+    from tests.support.memory_server import MemoryServer, MemoryTransport
 
     data = random.Random(3).randbytes(3000)
     plan: ChunkPlan = await hash_file(BytesSource(data, "x.bin"), chunk_size=1000)

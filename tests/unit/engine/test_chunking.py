@@ -13,7 +13,7 @@ import pytest
 
 from frontend.engine.chunking import CHUNK_SIZE, ChunkPlan, chunk_spans
 from frontend.engine.hashing import hash_file
-from frontend.engine.memory import BytesSource
+from tests.support.engine_doubles import BytesSource
 from wire.ids import chunk_id
 
 MIB = 1024 * 1024

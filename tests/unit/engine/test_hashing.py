@@ -9,7 +9,7 @@ import pytest
 
 from frontend.engine.errors import EngineError, Err
 from frontend.engine.hashing import extname, hash_file, md5_hex, upload_ext, upload_name
-from frontend.engine.memory import BytesSource, StreamingBytesSource
+from tests.support.engine_doubles import BytesSource, StreamingBytesSource
 
 CHUNK = 1000
 

@@ -9,7 +9,6 @@ import pytest
 from frontend.engine import protocol
 from frontend.engine.chunking import Chunk, ChunkPlan
 from frontend.engine.errors import EngineError, Err, ServerError
-from frontend.engine.memory import BytesSource
 from frontend.engine.ports import FilePart, FileRange, FormBody, FormField, HttpResponse, JsonBody
 from frontend.engine.protocol import (
     chunk_request,
@@ -19,6 +18,7 @@ from frontend.engine.protocol import (
     handshake_result,
     needed_ids,
 )
+from tests.support.engine_doubles import BytesSource
 
 A = "0" * 32
 B = "1" * 32

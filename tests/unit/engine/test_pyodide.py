@@ -18,6 +18,15 @@ ENGINE = ROOT / "frontend" / "engine"
 WIRE = ROOT / "wire"
 NODE = "/usr/bin/node"
 RUNNER = Path(__file__).with_name("pyodide_run.mjs")
+# Where the page puts them (server/page.py), the engine's test doubles beside, and the engine once more on its
+# own as ``engine``.
+MOUNTS = (
+    "frontend/engine",
+    "wire",
+    "tests/support/engine_doubles.py",
+    "tests/support/memory_server.py",
+    "frontend/engine=engine",
+)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -45,8 +54,10 @@ def test_wire_modules_import_only_the_stdlib_and_each_other(module: str) -> None
 PY_UPLOAD = textwrap.dedent(
     """
     import json, sys
-    from engine import UploadConfig, UploadController, RetryPolicy, hash_file
-    from engine.memory import BytesSource, Fault, MemoryTransport, StreamingBytesSource
+    from frontend.engine import UploadConfig, UploadController, RetryPolicy, hash_file
+    from tests.support.engine_doubles import BytesSource, StreamingBytesSource
+    from tests.support.memory_server import Fault, MemoryTransport
+    import engine  # the same folder mounted on its own: its modules import each other relatively
 
     data = bytes(range(256)) * 9000 + b"tail"  # 2.2 MiB: 3 chunks of the default 1 MiB
     plan = await hash_file(StreamingBytesSource(data, "a.bin", piece_sizes=[300000]))
@@ -63,6 +74,7 @@ PY_UPLOAD = textwrap.dedent(
         "chunk_ids": plan.chunk_ids,
         "stored": transport.server.files.get(plan.file_id) == data,
         "max_in_flight": transport.max_chunks_in_flight,
+        "mounted_file_id": (await engine.hash_file(BytesSource(data, "a.bin"))).file_id,
     })
     """
 )
@@ -72,7 +84,7 @@ def test_the_engine_runs_under_pyodide(tmp_path: Path) -> None:
     script = tmp_path / "upload.py"
     script.write_text(PY_UPLOAD)
     out = subprocess.run(
-        [NODE, str(RUNNER), str(ROOT), str(script), "frontend/engine=engine", "wire"],
+        [NODE, str(RUNNER), str(ROOT), str(script), *MOUNTS],
         capture_output=True,
         text=True,
         timeout=180,
@@ -86,7 +98,7 @@ def test_the_engine_runs_under_pyodide(tmp_path: Path) -> None:
     assert result["state"] == "finish"
     assert result["stored"] is True
     assert result["max_in_flight"] == 3
-    assert result["file_id"] == hashlib.md5(data).hexdigest()
+    assert result["file_id"] == result["mounted_file_id"] == hashlib.md5(data).hexdigest()
     assert result["chunk_ids"] == [
         hashlib.md5(data[i : i + mib]).hexdigest() + str(i // mib) for i in range(0, len(data), mib)
     ]

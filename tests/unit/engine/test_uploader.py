@@ -13,19 +13,11 @@ from frontend.engine import UploadConfig, UploadController, UploadSnapshot, Uplo
 from frontend.engine.chunking import ChunkPlan
 from frontend.engine.errors import EngineError, Err, IllegalTransition
 from frontend.engine.hashing import hash_file
-from frontend.engine.memory import (
-    BytesSource,
-    Fault,
-    MemoryServer,
-    MemoryTransport,
-    StreamingBytesSource,
-    _Upload,
-)
 from frontend.engine.ports import FilePart, FileRange, FormBody, JsonBody
 from frontend.engine.protocol import HANDSHAKE_PATH, UPLOAD_PATH
 from frontend.engine.retry import RetryPolicy
-
-from .fakes import FakeClock, until
+from tests.support.engine_doubles import BytesSource, FakeClock, StreamingBytesSource, until
+from tests.support.memory_server import Fault, MemoryServer, MemoryTransport, MemoryUpload
 
 S = UploadState
 CHUNK = (
@@ -569,7 +561,7 @@ async def test_damaged_chunks_found_by_the_handshake_are_sent_again() -> None:
     plan = await hash_file(BytesSource(data), chunk_size=CHUNK)
     chunks = [data[c.start : c.end] for c in plan.chunks]
     chunks[1] = bytes(CHUNK)
-    transport.server.uploads[plan.file_id] = _Upload(
+    transport.server.uploads[plan.file_id] = MemoryUpload(
         list(plan.chunk_ids), ".bin", None, dict(enumerate(chunks))
     )
     final = await ctl.upload()

@@ -1,4 +1,4 @@
-"""Test support: an in-memory file, and an in-memory server + transport speaking the seed's protocol.
+"""The server's double for the engine's tests: an in-memory server + transport speaking the seed's protocol.
 
 ``MemoryServer`` implements the protocol as our real server does (``server/uploads``), in a few lines: the
 needed set per upload, ``404 UNKNOWN_UPLOAD`` for a chunk without a handshake, each chunk checked against
@@ -6,8 +6,10 @@ its id as it arrives (``422 CHUNK_MISMATCH``, ``data`` the ids still needed, the
 assembly + whole-file MD5 check when the last chunk arrives (on a mismatch, which only chunks damaged after
 they were stored can cause, e.g. a test editing ``uploads``: the chunks that do not match their ids are
 dropped, ``422 CHUNKS_DAMAGED``, and the rest kept; if none, ``422 FILE_MISMATCH`` and the upload is gone),
-the file's URL at the handshake once it is stored. Error answers carry ``code`` = status, ``msg``, ``data`` and
-``error`` like the real server's.
+the file's URL at the handshake once it is stored. It checks ids, ``ext`` and ``name`` by the real server's
+rules (``wire``), and its error answers carry ``code`` = status, ``msg``, ``data`` and ``error`` (an
+``ErrorName``) like the real server's; ``tests/server/test_engine_against_server.py`` sends the same requests
+to both and compares the answers.
 
 ``MemoryTransport`` hands requests to it (reading a chunk's ``FileRange`` first, as a browser reads the
 ``file.slice`` in a form while sending it: a read that fails is a ``TransportError``), and can inject
@@ -15,7 +17,8 @@ faults (``Fault``): no answer before or after the server handled the request, a 
 flight, the server losing its state (a restart without data), slow answers; ``offline`` fails everything;
 ``gate`` holds chunk requests until set. It counts requests in flight, so tests can check the parallelism.
 
-Stdlib only, like the engine, so it also runs under Pyodide.
+Stdlib, the engine and ``wire`` only, like the engine, so it also runs under Pyodide. The files and the clock
+the engine's tests use are ``engine_doubles.py``.
 """
 
 from __future__ import annotations
@@ -23,87 +26,34 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-from .errors import TransportError
-from .ports import FilePart, FormBody, HttpRequest, HttpResponse, JsonBody
-from .protocol import HANDSHAKE_PATH, UPLOAD_PATH
-
-# ---------------------------------------------------------------------------------------------------------
-# Files
-# ---------------------------------------------------------------------------------------------------------
-
-
-class BytesSource:
-    """A ``FileSource`` over bytes (random access only). Counts reads and the largest one."""
-
-    def __init__(self, data: bytes, name: str = "file.bin", last_modified: float = 0.0) -> None:
-        self.data = data
-        self._name = name
-        self._last_modified = last_modified
-        self.reads = 0
-        self.largest_read = 0
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    @property
-    def last_modified(self) -> float:
-        return self._last_modified
-
-    async def read(self, start: int, end: int) -> bytes:
-        if not 0 <= start <= end <= len(self.data):
-            raise OSError(f"read [{start}, {end}) outside a file of {len(self.data)} bytes")
-        self.reads += 1
-        self.largest_read = max(self.largest_read, end - start)
-        return self.data[start:end]
-
-
-class StreamingBytesSource(BytesSource):
-    """A ``StreamingFileSource``: ``blocks`` yields pieces of the given sizes in turn (like a stream reader,
-    whose pieces need not align with chunks), or of ``block_size`` when no sizes are given."""
-
-    def __init__(self, data: bytes, name: str = "file.bin", piece_sizes: Sequence[int] = ()) -> None:
-        super().__init__(data, name)
-        self.piece_sizes = list(piece_sizes)
-
-    async def blocks(self, block_size: int) -> AsyncIterator[bytes]:
-        pos, turn = 0, 0
-        while pos < len(self.data):
-            size = self.piece_sizes[turn % len(self.piece_sizes)] if self.piece_sizes else block_size
-            turn += 1
-            piece = self.data[pos : pos + max(1, size)]
-            self.reads += 1
-            self.largest_read = max(self.largest_read, len(piece))
-            pos += len(piece)
-            yield piece
-
+from frontend.engine.errors import TransportError
+from frontend.engine.ports import FilePart, FormBody, HttpRequest, HttpResponse, JsonBody
+from frontend.engine.protocol import HANDSHAKE_PATH, UPLOAD_PATH
+from wire import ids, names
+from wire.errors import ErrorName, WireError
 
 # ---------------------------------------------------------------------------------------------------------
 # The server
 # ---------------------------------------------------------------------------------------------------------
 
-_FILE_ID = re.compile(r"[0-9a-f]{32}")
-_CHUNK_ID = re.compile(r"([0-9a-f]{32})(0|[1-9][0-9]{0,8})")
+T = TypeVar("T")
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, error: str, msg: str, data: Any = None) -> None:
+    def __init__(self, status: int, error: ErrorName, msg: str, data: Any = None) -> None:
         super().__init__(msg)
         self.status, self.error, self.msg, self.data = status, error, msg, data
 
 
 @dataclass
-class _Upload:
+class MemoryUpload:
+    """An unfinished upload: its chunk list and the chunks stored so far (a test may edit them)."""
+
     chunk_ids: list[str]
     ext: str
     size: int | None
@@ -117,7 +67,7 @@ class MemoryServer:
         self.base_url = base_url.rstrip("/")
         self.files: dict[str, bytes] = {}
         self.names: dict[str, str] = {}
-        self.uploads: dict[str, _Upload] = {}
+        self.uploads: dict[str, MemoryUpload] = {}
         self.chunks_received: list[str] = []  # chunk ids of every chunk request that reached the server
         self.handshakes = 0
         self.assemblies = 0
@@ -138,8 +88,10 @@ class MemoryServer:
             if req.method == "POST" and path == UPLOAD_PATH and isinstance(req.body, FormBody):
                 return _ok(self._chunk(req.body))
             if path in (HANDSHAKE_PATH, UPLOAD_PATH):
-                raise _Refused(400, "BAD_REQUEST", f"{req.method} {path} with this body is not understood")
-            raise _Refused(404, "NOT_FOUND", "not found")
+                raise _Refused(
+                    400, ErrorName.BAD_REQUEST, f"{req.method} {path} with this body is not understood"
+                )
+            raise _Refused(404, ErrorName.NOT_FOUND, "not found")
         except _Refused as no:
             return HttpResponse(
                 no.status, {"code": no.status, "msg": no.msg, "data": no.data, "error": no.error}
@@ -148,36 +100,29 @@ class MemoryServer:
     def _handshake(self, body: Any) -> str | list[str]:
         self.handshakes += 1
         if not isinstance(body, dict):
-            raise _Refused(400, "BAD_FIELD", "the handshake must be a JSON object")
+            raise _Refused(400, ErrorName.BAD_FIELD, "the handshake must be a JSON object")
         file_id = _file_id(body.get("fileId"))
-        ext = body.get("ext") or ""
-        ids = body.get("chunkIds")
-        if not isinstance(ids, list):
-            raise _Refused(400, "BAD_FIELD", "chunkIds must be an array of chunk ids")
-        for position, cid in enumerate(ids):
-            match = _CHUNK_ID.fullmatch(cid) if isinstance(cid, str) else None
-            if match is None or int(match.group(2)) != position:
-                raise _Refused(
-                    400, "BAD_CHUNK_ID", f"chunkIds[{position}] is not a chunk id ending with {position}"
-                )
-        name = body.get("name") or None
-        if not isinstance(name, str):
-            name = None
+        ext = _wire(ErrorName.BAD_EXT, names.parse_ext, body.get("ext"))
+        chunk_ids = body.get("chunkIds")
+        if not isinstance(chunk_ids, list):
+            raise _Refused(400, ErrorName.BAD_FIELD, "chunkIds must be an array of chunk ids")
+        listed = list(_wire(ErrorName.BAD_CHUNK_ID, ids.parse_chunk_list, chunk_ids))
+        name = _wire(ErrorName.BAD_NAME, names.parse_name, body.get("name"))
         if name is not None:
             self.names[file_id] = name
         if file_id in self.files:
             return self.url(file_id, ext, name)
         upload = self.uploads.get(file_id)
-        if upload is not None and upload.chunk_ids != ids:
+        if upload is not None and upload.chunk_ids != listed:
             if upload.chunks:
                 raise _Refused(
                     409,
-                    "CHUNK_LIST_CONFLICT",
+                    ErrorName.CHUNK_LIST_CONFLICT,
                     "an upload of this file with another chunk list is in progress",
                 )
             upload = None
         if upload is None:
-            upload = self.uploads[file_id] = _Upload(list(ids), ext, body.get("size"))
+            upload = self.uploads[file_id] = MemoryUpload(listed, ext, body.get("size"))
         needed = _needed(upload)
         if needed:
             return needed
@@ -186,72 +131,82 @@ class MemoryServer:
 
     def _chunk(self, form: FormBody) -> list[str]:
         file_id = _file_id(form.field("fileId"))
-        cid = form.field("chunkId")
-        match = _CHUNK_ID.fullmatch(cid) if cid else None
-        if match is None:
-            raise _Refused(400, "BAD_CHUNK_ID", f"chunkId {cid!r} is not a chunk id")
+        chunk = _wire(ErrorName.BAD_CHUNK_ID, ids.parse_chunk_id, form.field("chunkId"))
+        cid = str(chunk)
         part: FilePart | None = form.file("file")
         if part is None:
-            raise _Refused(400, "BAD_FIELD", "the form has no 'file' part")
+            raise _Refused(400, ErrorName.BAD_FIELD, "the form has no 'file' part")
         self.chunks_received.append(cid)
         upload = self.uploads.get(file_id)
         if upload is None:
             if file_id in self.files:
                 return []  # a late duplicate of a chunk of a stored file
             raise _Refused(
-                404, "UNKNOWN_UPLOAD", f"no upload in progress for fileId {file_id}: send the handshake first"
+                404,
+                ErrorName.UNKNOWN_UPLOAD,
+                f"no upload in progress for fileId {file_id}: send the handshake first",
             )
-        index = int(match.group(2))
-        if index >= len(upload.chunk_ids) or upload.chunk_ids[index] != cid:
-            raise _Refused(409, "UNKNOWN_CHUNK", f"chunkId {cid} is not in the chunk list of file {file_id}")
+        if chunk.index >= len(upload.chunk_ids) or upload.chunk_ids[chunk.index] != cid:
+            raise _Refused(
+                409, ErrorName.UNKNOWN_CHUNK, f"chunkId {cid} is not in the chunk list of file {file_id}"
+            )
         md5 = hashlib.md5(part.data).hexdigest()
-        if md5 != match.group(1):
+        if md5 != chunk.md5:
             raise _Refused(
                 422,
-                "CHUNK_MISMATCH",
-                f"chunk {index} does not match its chunkId: its bytes have MD5 {md5}; send it again",
+                ErrorName.CHUNK_MISMATCH,
+                f"chunk {chunk.index} does not match its chunkId: its bytes have MD5 {md5}; send it again",
                 _needed(upload),
             )
-        upload.chunks[index] = part.data
+        upload.chunks[chunk.index] = part.data
         needed = _needed(upload)
         if not needed:
             self._assemble(file_id, upload)
         return needed
 
-    def _assemble(self, file_id: str, upload: _Upload) -> None:
+    def _assemble(self, file_id: str, upload: MemoryUpload) -> None:
         data = b"".join(upload.chunks.get(i, b"") for i in range(len(upload.chunk_ids)))
         matches = hashlib.md5(data).hexdigest() == file_id
         if not matches:
-            ids = enumerate(upload.chunk_ids)
-            damaged = [i for i, cid in ids if hashlib.md5(upload.chunks[i]).hexdigest() != cid[:32]]
+            listed = enumerate(upload.chunk_ids)
+            damaged = [i for i, cid in listed if hashlib.md5(upload.chunks[i]).hexdigest() != cid[:32]]
             for i in damaged:
                 del upload.chunks[i]
             if damaged:
                 raise _Refused(
                     422,
-                    "CHUNKS_DAMAGED",
+                    ErrorName.CHUNKS_DAMAGED,
                     f"{len(damaged)} chunk(s) do not match their chunkId",
                     [upload.chunk_ids[i] for i in damaged],
                 )
         del self.uploads[file_id]
         if not matches or (upload.size is not None and len(data) != upload.size):
             raise _Refused(
-                422, "FILE_MISMATCH", "the assembled file does not match fileId; the upload was discarded"
+                422,
+                ErrorName.FILE_MISMATCH,
+                "the assembled file does not match fileId; the upload was discarded",
             )
         self.files[file_id] = data
         self.assemblies += 1
 
 
-def _needed(upload: _Upload) -> list[str]:
+def _needed(upload: MemoryUpload) -> list[str]:
     return [cid for i, cid in enumerate(upload.chunk_ids) if i not in upload.chunks]
+
+
+def _wire(error: ErrorName, parse: Callable[[Any], T], value: Any) -> T:
+    """``parse(value)`` by the wire's rule; a value that breaks it is refused as the real server refuses it:
+    400 ``error`` with the rule's message."""
+    try:
+        return parse(value)
+    except WireError as exc:
+        raise _Refused(400, error, str(exc)) from None
 
 
 def _file_id(value: Any) -> str:
     if value is None or value == "":
-        raise _Refused(403, "MISSING_FILE_ID", "请携带文件编号")
-    if not isinstance(value, str) or not _FILE_ID.fullmatch(value.lower()):
-        raise _Refused(400, "BAD_FILE_ID", "fileId must be 32 hexadecimal digits")
-    return value.lower()
+        raise _Refused(403, ErrorName.MISSING_FILE_ID, "请携带文件编号")
+    return _wire(ErrorName.BAD_FILE_ID, ids.parse_file_id, value)
 
 
 def _ok(data: Any) -> HttpResponse:
@@ -363,7 +318,7 @@ class MemoryTransport:
                             "code": fault.status,
                             "msg": f"injected {fault.status}",
                             "data": None,
-                            "error": "INTERNAL",
+                            "error": ErrorName.INTERNAL,
                         },
                     )
                 elif fault.kind == "corrupt":
