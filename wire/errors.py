@@ -1,4 +1,4 @@
-"""The names of the server's errors, the exception a broken wire rule raises, and how its message shows a value.
+"""The names of the server's errors, the exception a broken wire rule raises, and how messages show values.
 
 ``ErrorName`` lists the stable ``error`` field of every error answer (``{code, msg, data, error}``): the
 names programs match on, the engine's ``retry.classify`` among them. The server's catalogue

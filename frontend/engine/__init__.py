@@ -14,13 +14,18 @@ Layout (one concept per module):
                    ``FormBody``, ``FormField``, ``FilePart``, ``FileRange``), ``FileSource`` (+ optional
                    ``StreamingFileSource.blocks``), ``Clock``, ``UploadSnapshot`` and ``Listener``
 - ``errors.py``    the error catalogue (``Err``) and ``EngineError`` / ``TransportError`` / ``ServerError``
-- ``state.py``     ``UploadState`` (the seed's states + hashing, retrying, failed) and the transition table
+- ``state.py``     ``UploadState`` (the seed's states + hashing, retrying, failed: what the UI sees), the
+                   controller's ``ControlState`` (pause split by what is still in flight: PAUSING, RESUMING)
+                   and the transition table
 - ``chunking.py``  the chunk plan: 1 MiB chunks, ``fileId`` = MD5 of the file, chunk id = MD5 + index
 - ``hashing.py``   one streaming pass over a ``FileSource`` that yields the plan; ``extname``
-- ``retry.py``     which failures are retried, and the backoff (exponential, full jitter)
+- ``checking.py``  a chunk read again and checked against its id: a changed file, or damage on the way
+- ``retry.py``     which failures are retried, the backoff (exponential, full jitter), the resend budget
 - ``progress.py``  percent, speed over a moving window, ETA
 - ``protocol.py``  the seed's two requests and the envelope ``{code, msg, data}``
-- ``uploader.py``  ``UploadController``: hash -> handshake -> parallel chunks -> finished; pause/continue
+- ``needed.py``    what the server still needs: an ordered set that only shrinks, and what is in flight
+- ``rounds.py``    one round of chunk requests: ``parallel`` lanes until done, paused, or an error
+- ``uploader.py``  ``UploadController``: hash -> handshake -> rounds of chunks -> finished; pause/continue
 
 Only what the page runs lives here; the doubles the tests drive it with (files in memory, a fake clock, an
 in-memory server with fault injection) are in ``tests/support/engine_doubles.py`` and ``memory_server.py``.
@@ -43,7 +48,7 @@ Wiring it in the browser::
                            config=UploadConfig(parallel=3), listener=view.render)
     ctl.start()            # hash, handshake, upload in a background task (returns the asyncio.Task)
     ctl.pause()            # no new chunks; in-flight ones finish; state PAUSED at once
-    ctl.resume()           # "continue": ask the server what it still needs, go on
+    ctl.resume()           # "continue": once paused chunks are in, ask the server what it needs, go on
     ctl.retry_now()        # skip the backoff wait (e.g. on the window's "online" event)
     await ctl.wait()       # the snapshot once the current run stops (finished, failed or paused)
     await ctl.upload()     # start() and wait() in one call (scripts and tests outside the page)

@@ -10,10 +10,10 @@ The seed::
     if (chunkIndex < chunkCount) { loadNext(); } else { const fileId = spark.end(); ... }
 
 so ``fileId`` is the whole file's MD5, and a chunk id the chunk's MD5 followed by its index (the grammar,
-shared with the server: ``wire.ids``, which also writes them: ``chunk_id``). Its loop reads once before testing ``chunkIndex <
-chunkCount``, so an EMPTY file is ONE empty chunk (``d41d8cd98f00b204e9800998ecf8427e0``); a file of exactly
-k chunks has k chunks (no trailing empty one). Checked by running the seed's loop under node with spark-md5
-(``tests/unit/engine/sparkmd5_ids.js``).
+shared with the server, is ``wire.ids``, which also writes them: ``chunk_id``). Its loop reads once before
+testing ``chunkIndex < chunkCount``, so an EMPTY file is ONE empty chunk
+(``d41d8cd98f00b204e9800998ecf8427e0``); a file of exactly k chunks has k chunks (no trailing empty one).
+Checked by running the seed's loop under node with spark-md5 (``tests/unit/engine/sparkmd5_ids.js``).
 """
 
 from __future__ import annotations

@@ -93,3 +93,8 @@ class IllegalTransition(EngineError):
         super().__init__(Err.ILLEGAL_TRANSITION, f"cannot go from {current} to {target}")
         self.current = current
         self.target = target
+
+
+def internal(exc: BaseException) -> EngineError:
+    """An exception nobody expected (a bug in the engine or in a port), as the engine's INTERNAL error."""
+    return EngineError(Err.INTERNAL, f"{type(exc).__name__}: {exc}")

@@ -5,14 +5,16 @@ Decisions (``classify``):
 - no answer (``TransportError``: offline, connection refused while the server restarts, reset, timeout),
   any 5xx, 408 and 429 -> RETRY the whole step after a backoff, keeping every chunk already confirmed;
 - 422 ``CHUNK_MISMATCH`` (the server checked the chunk as it arrived: its bytes were damaged on the way, it
-  was not stored) -> RESEND_CHUNK: send that chunk again at once (bounded per chunk by
-  ``UploadConfig.max_chunk_resends``);
+  was not stored) -> RESEND_CHUNK: send that chunk again at once;
 - 422 ``CHUNKS_DAMAGED`` (the assembled file did not match fileId; the server dropped the chunks that do not
   match their ids, damaged on the way, and kept the rest) -> RESEND_DAMAGED: handshake again, which lists
-  them, and send them (bounded by ``UploadConfig.max_chunk_resends`` such rounds per upload);
+  them, and send them;
 - 404 ``UNKNOWN_UPLOAD`` (the server lost or expired the upload) -> REHANDSHAKE, then go on with what the
   server says it needs (bounded by ``UploadConfig.max_rehandshakes`` in a row without progress);
 - anything else (other 4xx, an answer that is not the protocol's, unreadable file) -> FAIL with the message.
+
+Both resends are bounded (``ResendBudget``, ``UploadConfig.max_chunk_resends``: per chunk, and rounds of
+CHUNKS_DAMAGED per upload): a client whose ids are wrong would otherwise go round forever.
 
 Backoff (``RetryPolicy``): "full jitter" exponential backoff, ``delay = random() * min(cap, base * 2**(n-1))``
 for the n-th consecutive failed attempt. With the defaults (base 1 s, cap 30 s) the mean waits are 0.5, 1, 2,
@@ -34,7 +36,7 @@ from enum import Enum
 
 from wire.errors import ErrorName
 
-from .errors import EngineError, ServerError, TransportError
+from .errors import EngineError, Err, ServerError, TransportError
 
 RETRY_STATUSES = frozenset({408, 429})  # "try again later" answers below 500
 
@@ -85,3 +87,36 @@ class RetryPolicy:
     def gives_up(self, attempt: int) -> bool:
         """True when the ``attempt``-th consecutive failure is one too many."""
         return self.max_attempts is not None and attempt > self.max_attempts
+
+
+class ResendBudget:
+    """How often damaged chunks may be sent again: ``limit`` times per chunk after 422 CHUNK_MISMATCH (the
+    count starts over once the chunk is stored), and ``limit`` rounds of 422 CHUNKS_DAMAGED per upload.
+    Each count returns the ``CHUNK_RESEND_LIMIT`` error to fail with once it is spent, else None."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._refusals: dict[str, int] = {}  # chunk id -> 422 CHUNK_MISMATCH answers since it was last stored
+        self._damaged_rounds = 0
+
+    def chunk_refused(self, chunk_id: str, exc: ServerError) -> EngineError | None:
+        count = self._refusals[chunk_id] = self._refusals.get(chunk_id, 0) + 1
+        if count <= self.limit:
+            return None
+        return EngineError(
+            Err.CHUNK_RESEND_LIMIT,
+            f"chunk {chunk_id[32:]} arrived damaged {count} times; last answer: {exc.code}: {exc.msg}",
+        )
+
+    def chunk_stored(self, chunk_id: str) -> None:
+        self._refusals.pop(chunk_id, None)
+
+    def damaged_round(self, exc: ServerError) -> EngineError | None:
+        self._damaged_rounds += 1
+        if self._damaged_rounds <= self.limit:
+            return None
+        return EngineError(
+            Err.CHUNK_RESEND_LIMIT,
+            f"the server found damaged chunks {self._damaged_rounds} times; "
+            f"last answer: {exc.code}: {exc.msg}",
+        )

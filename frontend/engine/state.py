@@ -1,28 +1,47 @@
-"""The upload state machine: the seed's states plus hashing, retrying and failed, and one transition table.
+"""The upload state machine: what the UI sees (``UploadState``), what the controller does (``ControlState``),
+and one transition table.
 
-The seed's control button has ``unchoose`` / ``choose`` / ``uploading`` / ``pause`` / ``finish``; the values
-of ``UploadState`` keep those words where they exist. Every change goes through ``StateMachine.go``, which
-raises ``IllegalTransition`` for anything the table below does not list.
+``UploadState`` is the seed's control button (``unchoose`` / ``choose`` / ``uploading`` / ``pause`` /
+``finish``, words kept where they exist) plus hashing, retrying and failed: snapshots carry it and the UI
+draws it. ``ControlState`` is the same list with ``pause`` split in three, because what ``pause`` and
+``continue`` do depends on whether the run still has chunks in flight (they are not aborted: a half-sent
+chunk is wasted, a finished one is progress):
 
-::
+- ``PAUSING``: paused by the user; the run starts no new request and waits for the ones in flight, whose
+  answers still count (they may even finish or fail the upload). Also after a pause during a backoff wait,
+  until the run has woken from it.
+- ``RESUMING``: continued while PAUSING: once its requests are in, the same run asks the server what it
+  still needs and goes on (UPLOADING). Pausing again calls the continue off (PAUSING).
+- ``PAUSED``: nothing runs; continuing starts a new run.
+
+All three show as PAUSED (``ControlState.shown``): the row says "Paused" at once and offers "Continue".
+A run (the controller's one task) is going exactly in the ``ACTIVE`` states, and ends in the same step as
+it enters a ``RESTING`` one. Every change goes through ``StateMachine.go``, which raises
+``IllegalTransition`` for anything the table below does not list::
 
     no_file ──choose──> choose ──prepare/start──> hashing ──(server has it)──> finish
                            ^                         │ │
-                           └────(prepared)───────────┘ └──(start)──> uploading <──────┐
-                                                                      │  │  │  │      │
-                                            pause <──(pause)──────────┘  │  │  └─> retrying (backoff)
-                                              └──(continue)──> uploading │  └──────> finish
-                                                                         └──(4xx)──> failed ──(retry)──> ...
+                           └────(prepared)───────────┘ └──(start)──> uploading <──────────────┐
+                                                                      │  │  │  │              │
+                                                                      │  │  │  └─> retrying ──┘ (backoff)
+                                                                      │  │  └────> finish
+                                                                      │  └─(4xx)─> failed ──(retry)──> ...
+                                                                   (pause; also from retrying)
+                                                                      v
+         paused <──(drained)── pausing ──(continue)──> resuming ──(drained: ask the server)──> uploading
+           │                     ^                        │
+           │                     └─────────(pause)────────┘
+           └──(continue)──> uploading
 
 ``hashing`` covers computing the ids AND the first handshake (asking the server what it needs).
 ``retrying`` is the wait before the next attempt after a network error or a 5xx; it returns to the phase
-that failed. ``pause`` stops new chunks at once; chunks already in flight finish, and their answers can
-still finish (or fail) the upload while paused.
+that failed. The answers of chunks in flight while pausing or resuming may finish or fail the upload;
+``cancel()`` aborts them and leaves ``paused`` (``choose`` while hashing).
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from .errors import IllegalTransition
 
@@ -40,42 +59,74 @@ class UploadState(StrEnum):
 
 S = UploadState
 
+
+class ControlState(Enum):
+    """The controller's states: ``UploadState``'s, with PAUSED split by what the run is still doing."""
+
+    NO_FILE = "unchoose"
+    CHOSEN = "choose"
+    HASHING = "hashing"
+    UPLOADING = "uploading"
+    RETRYING = "retrying"
+    PAUSING = "pausing"  # paused; the run waits for its chunks in flight
+    RESUMING = "resuming"  # continued while pausing; the run goes on once its chunks are in
+    PAUSED = "pause"  # paused; nothing runs
+    FINISHED = "finish"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def shown(self) -> UploadState:
+        """The state the UI sees."""
+        return S.PAUSED if self in DRAINING else S(self.value)
+
+
+C = ControlState
+
 # The whole table: state -> states it may go to.
-TRANSITIONS: dict[UploadState, frozenset[UploadState]] = {
-    S.NO_FILE: frozenset({S.CHOSEN}),
-    S.CHOSEN: frozenset({S.HASHING, S.UPLOADING, S.NO_FILE}),
+TRANSITIONS: dict[ControlState, frozenset[ControlState]] = {
+    C.NO_FILE: frozenset({C.CHOSEN}),
+    C.CHOSEN: frozenset({C.HASHING, C.UPLOADING, C.NO_FILE}),
     # prepared -> CHOSEN; already on the server -> FINISHED; start() goes straight on -> UPLOADING
-    S.HASHING: frozenset({S.CHOSEN, S.UPLOADING, S.FINISHED, S.FAILED, S.RETRYING}),
-    S.UPLOADING: frozenset({S.PAUSED, S.RETRYING, S.FINISHED, S.FAILED}),
-    # in-flight chunks finish while paused: their answers may finish or fail the upload
-    S.PAUSED: frozenset({S.UPLOADING, S.FINISHED, S.FAILED, S.NO_FILE}),
-    S.RETRYING: frozenset({S.HASHING, S.UPLOADING, S.PAUSED, S.FAILED}),
-    S.FINISHED: frozenset({S.NO_FILE}),
+    C.HASHING: frozenset({C.CHOSEN, C.UPLOADING, C.FINISHED, C.FAILED, C.RETRYING}),
+    # pause -> PAUSING; cancel() -> PAUSED (nothing is left in flight)
+    C.UPLOADING: frozenset({C.PAUSING, C.PAUSED, C.RETRYING, C.FINISHED, C.FAILED}),
+    C.RETRYING: frozenset({C.HASHING, C.UPLOADING, C.PAUSING, C.PAUSED, C.FAILED}),
+    # drained -> PAUSED; continue -> RESUMING; the answers in flight may finish or fail the upload
+    C.PAUSING: frozenset({C.PAUSED, C.RESUMING, C.FINISHED, C.FAILED}),
+    # drained -> UPLOADING; pause again -> PAUSING; cancel() -> PAUSED
+    C.RESUMING: frozenset({C.UPLOADING, C.PAUSING, C.PAUSED, C.FINISHED, C.FAILED}),
+    C.PAUSED: frozenset({C.UPLOADING, C.NO_FILE}),
+    C.FINISHED: frozenset({C.NO_FILE}),
     # the user retries: hash again if hashing failed, else ask the server and go on
-    S.FAILED: frozenset({S.HASHING, S.UPLOADING, S.NO_FILE}),
+    C.FAILED: frozenset({C.HASHING, C.UPLOADING, C.NO_FILE}),
 }
 
-RESTING = frozenset({S.NO_FILE, S.CHOSEN, S.PAUSED, S.FINISHED, S.FAILED})
+RESTING = frozenset({C.NO_FILE, C.CHOSEN, C.PAUSED, C.FINISHED, C.FAILED})
 """States in which nothing runs until the user acts."""
-ACTIVE = frozenset({S.HASHING, S.UPLOADING, S.RETRYING})
-"""States in which the engine is working (a task runs)."""
+ACTIVE = frozenset({C.HASHING, C.UPLOADING, C.RETRYING, C.PAUSING, C.RESUMING})
+"""States in which the controller's run is going."""
+DRAINING = frozenset({C.PAUSING, C.RESUMING})
+"""Paused while the run still waits for requests in flight: it starts no new one."""
 
 
-def can_go(current: UploadState, target: UploadState) -> bool:
+def can_go(current: ControlState, target: ControlState) -> bool:
     return target in TRANSITIONS[current]
 
 
 class StateMachine:
     """The current state and the only way to change it."""
 
-    def __init__(self, initial: UploadState = S.NO_FILE) -> None:
+    def __init__(self, initial: ControlState = C.NO_FILE) -> None:
         self._state = initial
 
     @property
-    def state(self) -> UploadState:
+    def state(self) -> ControlState:
         return self._state
 
-    def go(self, target: UploadState) -> UploadState:
+    def go(self, target: ControlState) -> ControlState:
         """Move to ``target``; return the previous state. Raise ``IllegalTransition`` if not in the table."""
         if not can_go(self._state, target):
             raise IllegalTransition(self._state, target)

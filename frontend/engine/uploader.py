@@ -4,41 +4,27 @@ Flow (the seed's, made parallel and robust)::
 
     hash (one streaming pass) -> handshake {fileId, ext, chunkIds, name, size}
       -> data is a URL: FINISHED at once (the server already has this content)
-      -> data is a list: send those chunks, ``parallel`` senders each sending one after another (each
-         form: chunkId, fileId, then the file part, a ``FileRange`` the transport slices or reads as it
-         sends);
-         each answer is the list the server still needs -> FINISHED when an answer is [].
+      -> data is a list: rounds of chunk requests (``rounds.py``: ``parallel`` lanes, each sending one needed
+         chunk after another); each answer is the list the server still needs (``needed.py``)
+         -> FINISHED when an answer is [].
 
-Decisions:
+The controller holds the state (``state.py``: ``ControlState``, shown to the UI as ``UploadState``) and the
+one task that does the work, its run: ``start()`` (or ``prepare()``) begins a run, and the run ends when
+the state comes to rest. Decisions:
 
-- **Needed set.** The server's lists only shrink while it keeps its state, so the engine keeps the
-  intersection of what it was told, minus each chunk confirmed by a 200 answer. Answers may arrive out of
-  order; a stale list cannot resurrect a chunk. When nothing is left but no answer said [] (another client
-  finished the file, or state was lost), the engine handshakes again, which gives the URL or the truth.
-- **Pause.** ``pause()`` stops NEW chunks at once and the state is PAUSED immediately; chunks already in
-  flight finish (they are not aborted: a half-sent chunk is wasted, a finished one is progress), and their
-  answers still count, so a paused upload may even finish. ``resume()`` ("continue") waits until that run
-  has wound down, then handshakes again (asks the server what it needs) and goes on.
-- **Failures** (``retry.classify``): network errors and 5xx/408/429 -> stop new chunks, let in-flight ones
-  finish, wait a full-jitter backoff (state RETRYING), handshake again and go on; confirmed chunks are never
-  resent. 422 CHUNK_MISMATCH (the server checked the chunk as it arrived and refused it: damaged on the way)
-  -> the chunk stays needed and its sender sends it again at once (at most ``max_chunk_resends`` times per
-  chunk: a client whose ids are wrong would otherwise go round forever). 422 CHUNKS_DAMAGED (the server found
-  chunks damaged after they were stored when it checked the assembled file, and dropped them) -> handshake
-  again and send what it lists (at most ``max_chunk_resends`` such rounds per upload). 404 UNKNOWN_UPLOAD (the
-  server lost the upload, e.g. restarted without its data) -> handshake again (at most ``max_rehandshakes``
-  times in a row without progress). Other 4xx -> FAILED with the server's message.
-- **The file changed** since it was hashed: FAILED with FILE_CHANGED. Chunks are not read or hashed again
-  before they are sent (a browser ``File`` is a snapshot: Chromium fails any read of a file modified after it
-  was chosen, the fetch of a slice of it included, and the server checks the whole file's MD5). So a chunk is
-  checked only when its request fails with a network error (the fetch may have failed because the file could
-  not be read), with 422 CHUNK_MISMATCH and when a 422 CHUNKS_DAMAGED names it: the engine reads the chunk and
-  hashes it: a read that fails is READ_FAILED (or what the source raised, e.g. FILE_CHANGED), other bytes than
-  when hashed are FILE_CHANGED; otherwise the server's answer stands. ``verify_chunks`` restores the check
-  before each send, for sources that are not snapshots.
-- **Memory.** Hashing streams; chunks go out as ranges of the file (``FileRange``), read by the transport
-  as it sends: at most ``parallel`` chunks in memory.
-- **Cancellation.** ``cancel()`` aborts the current run, in-flight requests included (the transport sees
+- **Pause.** ``pause()`` moves to PAUSING at once (shown PAUSED): rounds start no new chunk, and the
+  requests in flight finish (they are not aborted: a half-sent chunk is wasted, a finished one is
+  progress); their answers still count, so a paused upload may even finish. Once they are in: PAUSED, and
+  the run ends. ``resume()`` ("continue") from PAUSED begins a new run; while PAUSING it moves to RESUMING,
+  and the same run, once its requests are in, asks the server what it needs and goes on.
+- **Failures** (``retry.classify``): no answer, 5xx, 408, 429 -> wait a full-jitter backoff (RETRYING; a
+  pause or ``retry_now()`` cuts it short), handshake again and go on; confirmed chunks are never resent,
+  and the count of tries starts over whenever a chunk is confirmed. The server lost the upload or found
+  stored chunks damaged -> handshake again (at most ``max_rehandshakes`` times in a row without progress).
+  A chunk damaged on the way is sent again by its round. Other 4xx -> FAILED with the server's message.
+- **The file changed** since it was hashed: FAILED with FILE_CHANGED (``checking.py``: when a chunk is read
+  again).
+- **Cancellation.** ``cancel()`` aborts the run, in-flight requests included (the transport sees
   ``CancelledError``); the upload ends PAUSED (or CHOSEN if it was hashing) and can be resumed.
 """
 
@@ -52,16 +38,20 @@ from enum import Enum
 from typing import TypeVar
 
 from . import protocol
+from .checking import check_damaged
 from .chunking import CHUNK_SIZE, Chunk, ChunkPlan
-from .errors import EngineError, Err, IllegalTransition, ServerError, TransportError
-from .hashing import hash_file, md5_hex, upload_name
-from .ports import Clock, FileRange, FileSource, Listener, Transport, UploadSnapshot
+from .errors import EngineError, Err, IllegalTransition, ServerError, internal
+from .hashing import hash_file, upload_name
+from .needed import NeededChunks
+from .ports import Clock, FileSource, Listener, Transport, UploadSnapshot
 from .progress import RateMeter, byte_percent, chunk_percent, eta
-from .retry import Action, RetryPolicy, classify
-from .state import ACTIVE, StateMachine, UploadState
+from .retry import Action, ResendBudget, RetryPolicy, classify
+from .rounds import ChunkRound, ChunkSender, RoundEnd
+from .state import ACTIVE, DRAINING, RESTING, ControlState, StateMachine, UploadState, can_go
 
 log = logging.getLogger(__name__)
 S = UploadState
+C = ControlState
 T = TypeVar("T")
 
 
@@ -86,24 +76,9 @@ class UploadConfig:
             raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
 
 
-@dataclass
-class _SendRun:
-    """What the senders of one ``_send_chunks`` learned; any of it stops new chunks."""
-
-    done: bool = False  # an answer said []
-    rehandshake: bool = False  # 404 UNKNOWN_UPLOAD, or 422 CHUNKS_DAMAGED
-    fatal: EngineError | None = None
-    retryable: EngineError | None = None
-
-    @property
-    def stopped(self) -> bool:
-        return self.done or self.rehandshake or self.fatal is not None or self.retryable is not None
-
-
 class _Outcome(Enum):
-    DONE = "done"  # an answer said [] : the server assembled the file
-    PAUSED = "paused"
-    REHANDSHAKE = "rehandshake"  # 404 UNKNOWN_UPLOAD, 422 CHUNKS_DAMAGED, or nothing left without a final []
+    DONE = "done"  # the server has the whole file
+    PAUSED = "paused"  # stopped by a pause; the run's requests are in (the state is PAUSING or RESUMING)
 
 
 class UploadController:
@@ -130,16 +105,18 @@ class UploadController:
         self._listeners: list[Listener] = [listener] if listener is not None else []
         self._sm = StateMachine()
         self._plan = plan
-        self._needed: dict[str, None] | None = None  # ordered set of chunk ids the server still needs
-        self._in_flight: set[str] = set()
-        self._resends: dict[str, int] = {}  # chunk id -> 422 CHUNK_MISMATCH answers since it was last stored
-        self._damaged_rounds = 0  # 422 CHUNKS_DAMAGED answers so far
-        self._task: asyncio.Task[None] | None = None
-        self._previous: asyncio.Task[None] | None = None  # the run before _task (may still be winding down)
-        self._start_pending = False  # a run was asked for and has not begun yet
-        self._pause_requested = False
-        self._prepare_only = False
-        self._wake = asyncio.Event()
+        self._needed: NeededChunks | None = None  # None until a handshake has answered
+        self._budget = ResendBudget(self.config.max_chunk_resends)
+        self._sender = ChunkSender(
+            source,
+            transport,
+            self.base_url,
+            timeout=self.config.request_timeout,
+            verify=self.config.verify_chunks,
+        )
+        self._task: asyncio.Task[None] | None = None  # the run (going exactly in the ACTIVE states)
+        self._prepare_only = False  # the run ends once the first handshake has answered (CHOSEN)
+        self._wake = asyncio.Event()  # ends a backoff wait early
         self._attempt = 0
         self._retry_in: float | None = None
         self._error: EngineError | None = None
@@ -147,16 +124,15 @@ class UploadController:
         self._hashed = 0
         self._sent = 0  # bytes this controller sent and the server confirmed (for the speed)
         self._meter = RateMeter(self.config.speed_window)
-        self._needed_bytes = 0  # bytes of the chunks in _needed
         self.snapshot = self._make_snapshot()
-        self._go(S.CHOSEN)  # a controller exists for a chosen file
+        self._go(C.CHOSEN)  # a controller exists for a chosen file
         self._emit()
 
     # ------------------------------------------------------------------ what the UI reads and calls
 
     @property
     def state(self) -> UploadState:
-        return self._sm.state
+        return self._sm.state.shown
 
     @property
     def plan(self) -> ChunkPlan | None:
@@ -172,51 +148,53 @@ class UploadController:
     async def prepare(self) -> UploadSnapshot:
         """Hash the file and ask the server what it needs, without uploading: ends CHOSEN (ready to start),
         or FINISHED if the server already has the file. Only from CHOSEN."""
-        if self.state is not S.CHOSEN:
+        if self._sm.state is not C.CHOSEN:
             raise IllegalTransition(self.state, S.HASHING)
-        if self._task is None or self._task.done():
-            self._launch(prepare_only=True)
+        self._launch(prepare_only=True)
         return await self.wait()
 
     def start(self) -> asyncio.Task[None]:
         """Start or continue uploading in a background task (from CHOSEN, PAUSED, or FAILED = retry).
 
         Calling it while a run is going is harmless (returns that run); calling it during ``prepare()``
-        makes that run go on uploading."""
-        state = self.state
-        if (state in ACTIVE or self._start_pending) and self._task is not None and not self._task.done():
+        makes that run go on uploading, and while a pause waits for its requests, goes on after them."""
+        state = self._sm.state
+        if state is C.PAUSING:
+            self._go(C.RESUMING)
+        elif state in ACTIVE:
             self._prepare_only = False
-            return self._task
-        if state not in (S.CHOSEN, S.PAUSED, S.FAILED):
-            raise IllegalTransition(state, S.UPLOADING)
-        return self._launch(prepare_only=False)
+        elif state in (C.CHOSEN, C.PAUSED, C.FAILED):
+            return self._launch(prepare_only=False)
+        else:
+            raise IllegalTransition(self.state, S.UPLOADING)
+        assert self._task is not None  # a run is going in every ACTIVE state
+        return self._task
 
     resume = start  # "continue" in the seed's words
 
     def pause(self) -> None:
         """Stop starting chunks; in-flight ones finish. The state is PAUSED at once. No-op when PAUSED."""
-        if self.state is S.PAUSED:
-            self._start_pending = False  # a resume() that has not begun yet is called off
+        state = self._sm.state
+        if state in (C.PAUSING, C.PAUSED):
             return
-        self._go(S.PAUSED)  # raises IllegalTransition outside UPLOADING / RETRYING
-        self._pause_requested = True
-        self._retry_in = None
+        if not can_go(state, C.PAUSING):  # nothing is uploading
+            raise IllegalTransition(self.state, S.PAUSED)
+        self._go(C.PAUSING)  # from RESUMING: the continue is called off
         self._wake.set()
         self._emit()
 
     def retry_now(self) -> None:
         """Skip the rest of the backoff wait (e.g. when the browser comes back online)."""
-        if self.state is S.RETRYING:
+        if self._sm.state is C.RETRYING:
             self._wake.set()
 
     async def cancel(self) -> UploadSnapshot:
         """Abort the current run at once, in-flight requests included. Ends PAUSED (CHOSEN if hashing)."""
-        self._start_pending = False
-        tasks = {t for t in (self._task, self._previous) if t is not None and not t.done()}
-        for task in tasks:  # the run, and the paused run a resume() may still be waiting for
+        task = self._task
+        if task is not None and not task.done():
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+            await asyncio.wait({task})
+        self._settle_cancelled()  # a run cancelled before its first step could not
         return self.snapshot
 
     async def wait(self) -> UploadSnapshot:
@@ -233,24 +211,26 @@ class UploadController:
     # ------------------------------------------------------------------ the run
 
     def _launch(self, prepare_only: bool) -> asyncio.Task[None]:
-        previous = self._previous = self._task
-        origin = self.state
-        self._start_pending = True
+        """Begin a run from a resting state. Its first state is taken at once, so the state always says
+        whether a run is going (a pause right after ``start()`` pauses it)."""
+        origin = self._sm.state
+        hashing = self._plan is None or (origin is C.CHOSEN and self._needed is None)
         self._prepare_only = prepare_only
-        self._task = asyncio.create_task(self._run(previous, origin))
-        return self._task
-
-    async def _run(self, previous: asyncio.Task[None] | None, origin: UploadState) -> None:
-        if previous is not None and not previous.done():
-            await asyncio.wait({previous})  # the paused run lets its in-flight chunks finish first
-        if not self._start_pending or self.state is not origin:
-            return  # called off by pause(), or the previous run finished/failed the upload meanwhile
-        self._start_pending = False
-        self._pause_requested = False
         self._error = None
         self._attempt = 0  # a new run (the user retried) gets the whole retry budget again
+        if hashing:
+            self._go(C.HASHING)
+            self._emit()
+        else:
+            self._begin_uploading()
+        # Prepared (CHOSEN): the handshake's answer is at hand, as the seed's start button uses it; a stale
+        # answer corrects itself (404 -> handshake). Continuing (PAUSED/FAILED): ask the server first.
+        self._task = asyncio.create_task(self._run(hashing, handshake_first=origin is not C.CHOSEN))
+        return self._task
+
+    async def _run(self, hashing: bool, handshake_first: bool) -> None:
         try:
-            await self._stages()
+            await self._stages(hashing, handshake_first)
         except asyncio.CancelledError:
             self._settle_cancelled()
             raise
@@ -258,45 +238,65 @@ class UploadController:
             self._fail(exc)
         except Exception as exc:  # a bug here or in a port: fail visibly, never hang
             log.exception("upload of %r failed unexpectedly", self.source.name)
-            self._fail(_internal(exc))
+            self._fail(internal(exc))
 
-    async def _stages(self) -> None:
-        if self._plan is None or (self.state is S.CHOSEN and self._needed is None):
+    async def _stages(self, hashing: bool, handshake_first: bool) -> None:
+        if hashing:
             # Stage 1: HASHING = compute the ids, then the first handshake.
-            self._go(S.HASHING)
-            self._emit()
             if self._plan is None:
                 await self._hash()
-            result = await self._with_retries(S.HASHING, self._handshake)
-            if result is _Outcome.PAUSED:
-                return
-            if isinstance(result, str) or not result:  # the seed: `needs = []` -> finished, link to the file
+            result = await self._with_retries(C.HASHING, self._handshake)
+            if result is _Outcome.PAUSED:  # paused while waiting to retry
+                if not self._drained():
+                    return
+                handshake_first = True
+            elif (
+                isinstance(result, str) or not result
+            ):  # the seed: `needs = []` -> finished, link to the file
                 self._finish(result or self._default_url())
                 return
-            self._set_needed(result)
-            if self._prepare_only:
-                self._go(S.CHOSEN)
-                self._emit()
+            else:
+                self._needed = NeededChunks(self._plan_or_fail(), result)
+                if self._prepare_only:
+                    self._go(C.CHOSEN)
+                    self._emit()
+                    return
+                handshake_first = False
+                self._begin_uploading()
+        # Stage 2: UPLOADING, until the server has the file or a pause has drained the run.
+        while True:
+            first = handshake_first
+
+            async def session() -> _Outcome:
+                nonlocal first
+                try:
+                    return await self._session(first)
+                finally:
+                    first = True  # after a failure, ask the server again
+
+            if await self._with_retries(C.UPLOADING, session) is _Outcome.DONE:
+                self._finish(self._default_url())
                 return
-            handshake_first = False
-        else:
-            # Prepared (CHOSEN): the handshake's answer is at hand, as the seed's start button uses it; a
-            # stale answer corrects itself (404 -> handshake). Continuing (PAUSED/FAILED): ask the server now.
-            handshake_first = self.state is not S.CHOSEN
-        self._go(S.UPLOADING)
-        self._meter.reset(self.clock.now(), self._sent)
+            if not self._drained():
+                return
+            handshake_first = True  # continuing: ask the server what it needs first
+
+    def _drained(self) -> bool:
+        """A paused run's requests are in: PAUSED, and the run ends (False); or, if it was continued
+        meanwhile, UPLOADING again like a new run, with the whole retry budget (True)."""
+        if self._sm.state is C.RESUMING:
+            self._error = None
+            self._attempt = 0
+            self._begin_uploading()
+            return True
+        self._go(C.PAUSED)
         self._emit()
+        return False
 
-        async def session() -> _Outcome:
-            nonlocal handshake_first
-            try:
-                return await self._session(handshake_first)
-            finally:
-                handshake_first = True
-
-        outcome = await self._with_retries(S.UPLOADING, session)
-        if outcome is _Outcome.DONE:
-            self._finish(self._default_url())
+    def _begin_uploading(self) -> None:
+        self._go(C.UPLOADING)
+        self._meter.reset(self.clock.now(), self._sent)  # paused time does not count in the speed
+        self._emit()
 
     def _default_url(self) -> str:
         """The link when no answer gave one: the seed's `${base}/upload/${fileId}${ext}`, with the name the
@@ -327,7 +327,12 @@ class UploadController:
         self._hashed = self._plan.size
         self._emit()
 
-    async def _with_retries(self, phase: UploadState, step: Callable[[], Awaitable[T]]) -> T | _Outcome:
+    @property
+    def _stopping(self) -> bool:
+        """Paused: no new request starts."""
+        return self._sm.state in DRAINING
+
+    async def _with_retries(self, phase: ControlState, step: Callable[[], Awaitable[T]]) -> T | _Outcome:
         """Run ``step``; on a retryable error wait a backoff (RETRYING) and run it again, until it succeeds,
         fails for good, or the user pauses."""
         while True:
@@ -336,7 +341,7 @@ class UploadController:
             except EngineError as exc:
                 if classify(exc) is not Action.RETRY:
                     raise
-                if self._pause_requested:
+                if self._stopping:
                     return _Outcome.PAUSED
                 self._attempt += 1
                 if self.config.retry.gives_up(self._attempt):
@@ -345,9 +350,9 @@ class UploadController:
                         f"gave up after {self._attempt} tries; last error: {exc.msg}",
                     ) from exc
                 self._error = exc
-                self._go(S.RETRYING)
+                self._go(C.RETRYING)
                 await self._backoff(self.config.retry.delay(self._attempt, self.clock.random))
-                if self._pause_requested:
+                if self._stopping:
                     return _Outcome.PAUSED
                 self._go(phase)
                 self._emit()
@@ -356,7 +361,7 @@ class UploadController:
         self._retry_in = delay
         self._wake.clear()
         self._emit()
-        if self._pause_requested:
+        if self._stopping:  # a listener paused at once
             return
         sleeper = asyncio.ensure_future(self.clock.sleep(delay))
         waker = asyncio.ensure_future(self._wake.wait())
@@ -380,48 +385,32 @@ class UploadController:
                 # A handshake assembles a file whose chunks are all stored: it may find damaged ones too.
                 if classify(exc) is not Action.RESEND_DAMAGED:
                     raise
-                await self._check_damaged(plan, exc)
-                limit = self._damaged_round(exc)
-                if limit is not None:
-                    raise limit from exc
-
-    async def _check_damaged(self, plan: ChunkPlan, exc: ServerError) -> None:
-        """Read again the chunks the server found damaged (its answer's ``data``): FILE_CHANGED if the file
-        changed since it was hashed (a source that is not a snapshot), else they were damaged on the way."""
-        damaged = exc.data if isinstance(exc.data, list) else []
-        for cid in damaged:
-            chunk = plan.by_id(cid) if isinstance(cid, str) else None
-            if chunk is not None:
-                await self._verified(chunk)
-
-    def _damaged_round(self, exc: ServerError) -> EngineError | None:
-        """Count a 422 CHUNKS_DAMAGED; the error to fail with once there were too many."""
-        self._damaged_rounds += 1
-        if self._damaged_rounds <= self.config.max_chunk_resends:
-            return None
-        return EngineError(
-            Err.CHUNK_RESEND_LIMIT,
-            f"the server found damaged chunks {self._damaged_rounds} times; "
-            f"last answer: {exc.code}: {exc.msg}",
-        )
+                await check_damaged(self.source, plan, exc)
+                spent = self._budget.damaged_round(exc)
+                if spent is not None:
+                    raise spent from exc
 
     async def _session(self, handshake_first: bool) -> _Outcome:
-        """Handshake (unless the needed set is fresh), then send chunks; handshake again when the server
-        forgot the upload. Returns DONE or PAUSED; raises the errors ``_with_retries`` deals with."""
+        """Handshake (unless the needed set is fresh), then rounds of chunks; handshake again when a round
+        asks for it. Returns DONE or PAUSED; raises the errors ``_with_retries`` deals with."""
         rehandshakes = 0
         need_handshake = handshake_first
         while True:
             if need_handshake:
+                if self._stopping:  # paused before the run asked: no new request
+                    return _Outcome.PAUSED
                 result = await self._handshake()
                 if isinstance(result, str) or not result:
                     self._url = result or None
                     return _Outcome.DONE
-                self._set_needed(result)
+                self._needed = NeededChunks(self._plan_or_fail(), result)
                 self._emit()
             sent_before = self._sent
-            outcome = await self._send_chunks()
-            if outcome is not _Outcome.REHANDSHAKE:
-                return outcome
+            end = await self._round()
+            if end is RoundEnd.DONE:
+                return _Outcome.DONE
+            if end is RoundEnd.STOPPED:
+                return _Outcome.PAUSED
             rehandshakes = 0 if self._sent > sent_before else rehandshakes + 1
             if rehandshakes > self.config.max_rehandshakes:
                 raise EngineError(
@@ -430,168 +419,45 @@ class UploadController:
                 )
             need_handshake = True
 
-    async def _send_chunks(self) -> _Outcome:
-        """``parallel`` senders, each sending one needed chunk after another until none is left or the run
-        must stop. One long-lived task per sender, not one per chunk: under Pyodide every task switch is a
-        trip through the browser's event loop, and per chunk a sender needs only its request's."""
-        plan = self._plan_or_fail()
-        run = _SendRun()
-        senders = [asyncio.ensure_future(self._sender(plan, run)) for _ in range(self.config.parallel)]
-        try:
-            await asyncio.gather(*senders)
-        finally:
-            for sender in senders:  # only when cancelled (or a bug): abort what is still in flight
-                sender.cancel()
-            self._in_flight.clear()
-        if run.done:
-            return _Outcome.DONE
-        if run.fatal is not None:
-            raise run.fatal
-        if self._pause_requested:
-            return _Outcome.PAUSED
-        if run.rehandshake:
-            return _Outcome.REHANDSHAKE
-        if run.retryable is not None:
-            raise run.retryable
-        return _Outcome.REHANDSHAKE  # nothing left to send, but no answer said []: ask the server
-
-    async def _sender(self, plan: ChunkPlan, run: _SendRun) -> None:
-        """Send needed chunks one at a time; stop starting new ones on pause, [] or an error."""
-        while not (self._pause_requested or run.stopped):
-            cid = self._next_chunk()
-            if cid is None:
-                return  # the rest is in flight with other senders (a chunk sent again goes with its sender)
-            chunk = plan.by_id(cid)
-            assert chunk is not None
-            self._in_flight.add(cid)
-            self._emit()
-            try:
-                answer = await self._send_one(plan, chunk)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - every failure is classified (retry.classify)
-                self._in_flight.discard(cid)
-                self._failed(cid, exc, run)
-            else:
-                self._in_flight.discard(cid)
-                self._confirmed(plan, cid, answer)
-                if not answer:
-                    run.done = True
-            self._emit()
-
-    def _failed(self, cid: str, exc: Exception, run: _SendRun) -> None:
-        """What one chunk's failure means for the run."""
-        action = classify(exc) if isinstance(exc, EngineError) else Action.FAIL
-        if action is Action.RESEND_CHUNK:  # it stays needed: the sender takes it again next (file order)
-            assert isinstance(exc, ServerError)
-            self._resends[cid] = self._resends.get(cid, 0) + 1
-            if self._resends[cid] > self.config.max_chunk_resends:
-                run.fatal = run.fatal or EngineError(
-                    Err.CHUNK_RESEND_LIMIT,
-                    f"chunk {cid[32:]} arrived damaged {self._resends[cid]} times; "
-                    f"last answer: {exc.code}: {exc.msg}",
-                )
-        elif action is Action.RESEND_DAMAGED:
-            assert isinstance(exc, ServerError)
-            limit = self._damaged_round(exc)
-            if limit is not None:
-                run.fatal = run.fatal or limit
-            run.rehandshake = True
-        elif action is Action.REHANDSHAKE:
-            run.rehandshake = True
-        elif action is Action.RETRY:
-            assert isinstance(exc, EngineError)
-            run.retryable = run.retryable or exc
-        elif run.fatal is None:
-            run.fatal = exc if isinstance(exc, EngineError) else _internal(exc)
-
-    def _next_chunk(self) -> str | None:
-        # in_flight is a subset of needed with at most `parallel` members: this stops within parallel+1 steps
-        assert self._needed is not None
-        return next((cid for cid in self._needed if cid not in self._in_flight), None)
-
-    async def _send_one(self, plan: ChunkPlan, chunk: Chunk) -> list[str]:
-        data: bytes | FileRange
-        if self.config.verify_chunks:
-            data = await self._verified(chunk)
-        else:
-            data = FileRange(self.source, chunk.start, chunk.end)
-        req = protocol.chunk_request(
-            self.base_url, plan.file_id, chunk.id, data, timeout=self.config.request_timeout
+    async def _round(self) -> RoundEnd:
+        assert self._needed is not None  # a handshake has answered
+        chunks = ChunkRound(
+            self._sender,
+            self._plan_or_fail(),
+            self._needed,
+            self._budget,
+            parallel=self.config.parallel,
+            stopping=lambda: self._stopping,
+            on_change=self._emit,
+            on_stored=self._stored,
         )
-        try:
-            resp = await self.transport.request(req)
-            return protocol.needed_ids(protocol.envelope_data(resp), plan)
-        except TransportError:
-            await self._verified(chunk)  # the file may be why the request failed: READ_FAILED, FILE_CHANGED
-            raise
-        except ServerError as exc:
-            action = classify(exc)  # changed, or damaged on the way: tell which
-            if action is Action.RESEND_CHUNK:
-                await self._verified(chunk)
-            elif action is Action.RESEND_DAMAGED:
-                await self._check_damaged(plan, exc)
-            raise
-
-    async def _verified(self, chunk: Chunk) -> bytes:
-        """The chunk's bytes, read again and checked against its id."""
-        try:
-            data = await self.source.read(chunk.start, chunk.end)
-        except EngineError:
-            raise  # the source knows better (e.g. FILE_CHANGED for a File modified after it was chosen)
-        except Exception as exc:
-            raise EngineError(Err.READ_FAILED, f"chunk {chunk.index} could not be read: {exc}") from exc
-        if len(data) != chunk.size or md5_hex(data) != chunk.id[:32]:
-            raise EngineError(
-                Err.FILE_CHANGED, f"chunk {chunk.index} is not what it was when hashed; the file changed"
-            )
-        return data
+        return await chunks.run()
 
     # ------------------------------------------------------------------ bookkeeping
 
-    def _set_needed(self, ids: list[str]) -> None:
-        """The server's list, in file order (it answers in file order; the seed sends needs[0] first)."""
-        wanted = set(ids)
-        chunks = [c for c in self._plan_or_fail().chunks if c.id in wanted]
-        self._needed = {c.id: None for c in chunks}
-        self._needed_bytes = sum(c.size for c in chunks)
-
-    def _confirmed(self, plan: ChunkPlan, cid: str, answer: list[str]) -> None:
-        """A 200 for chunk ``cid``: it is stored; the answer can only shrink what is needed."""
-        assert self._needed is not None
-        still = set(answer)
-        still.discard(cid)
-        gone = [x for x in self._needed if x not in still]
-        for x in gone:
-            del self._needed[x]
-        self._needed_bytes -= sum(c.size for c in (plan.by_id(x) for x in gone) if c is not None)
-        chunk = plan.by_id(cid)
-        self._sent += chunk.size if chunk is not None else 0
-        self._attempt = 0  # progress: the backoff starts over
-        self._resends.pop(cid, None)
+    def _stored(self, chunk: Chunk) -> None:
+        """The server confirmed ``chunk``: progress, so the backoff starts over."""
+        self._sent += chunk.size
+        self._attempt = 0
         self._meter.add(self.clock.now(), self._sent)
 
     def _finish(self, url: str | None) -> None:
         self._url = self._url or url
-        self._needed = {}
-        self._needed_bytes = 0
         self._attempt = 0
         self._error = None
-        self._go(S.FINISHED)
+        self._go(C.FINISHED)
         self._emit()
 
     def _fail(self, exc: EngineError) -> None:
         self._error = exc
-        self._retry_in = None
-        self._go(S.FAILED)
+        self._go(C.FAILED)
         self._emit()
 
     def _settle_cancelled(self) -> None:
-        self._retry_in = None
-        if self.state in (S.UPLOADING, S.RETRYING):
-            self._go(S.PAUSED)
-        elif self.state is S.HASHING:
-            self._go(S.CHOSEN)
+        state = self._sm.state
+        if state in RESTING:
+            return
+        self._go(C.CHOSEN if state is C.HASHING else C.PAUSED)
         self._emit()
 
     def _plan_or_fail(self) -> ChunkPlan:
@@ -599,23 +465,24 @@ class UploadController:
             raise EngineError(Err.INTERNAL, "no chunk plan yet")
         return self._plan
 
-    def _go(self, target: UploadState) -> None:
+    def _go(self, target: ControlState) -> None:
         self._sm.go(target)
-        if target is not S.RETRYING:
+        if target is not C.RETRYING:
             self._retry_in = None
 
     # ------------------------------------------------------------------ snapshots
 
     def _make_snapshot(self) -> UploadSnapshot:
         plan = self._plan
-        state = self._sm.state
+        state = self._sm.state.shown
         size = self.source.size
+        needed = self._needed
         chunks_total = len(plan.chunks) if plan else 0
         if state is S.FINISHED:
             chunks_done, bytes_done = chunks_total, size
-        elif plan is not None and self._needed is not None:
-            chunks_done = chunks_total - len(self._needed)
-            bytes_done = size - self._needed_bytes
+        elif plan is not None and needed is not None:
+            chunks_done = chunks_total - len(needed)
+            bytes_done = size - needed.bytes
         else:
             chunks_done = bytes_done = 0
         now = self.clock.now()
@@ -635,7 +502,7 @@ class UploadController:
             eta=eta(remaining, speed) if state in (S.HASHING, S.UPLOADING) else None,
             hashed_bytes=self._hashed if plan is None else size,
             hash_percent=100.0 if plan is not None else byte_percent(self._hashed, size),
-            in_flight=len(self._in_flight),
+            in_flight=len(needed.in_flight) if needed is not None else 0,
             file_id=plan.file_id if plan else None,
             url=self._url if state is S.FINISHED else None,
             error=error.msg if error is not None and state in (S.FAILED, S.RETRYING) else None,
@@ -661,7 +528,3 @@ class UploadController:
 
 
 __all__ = ["UploadConfig", "UploadController"]
-
-
-def _internal(exc: BaseException) -> EngineError:
-    return EngineError(Err.INTERNAL, f"{type(exc).__name__}: {exc}")

@@ -1,5 +1,5 @@
-"""The engine is pure: stdlib imports only (and the shared ``wire`` rules, pure too), and it runs under Pyodide
-(Python 3.14, node, offline)."""
+"""The engine is pure: stdlib imports only (and the shared ``wire`` rules, pure too), and it runs under
+Pyodide (Python 3.14, node, offline)."""
 
 from __future__ import annotations
 

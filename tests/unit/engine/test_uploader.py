@@ -718,3 +718,20 @@ async def test_cancel_while_a_resume_waits_for_the_paused_run_aborts_both() -> N
     assert snap.state is S.PAUSED
     await until(lambda: transport.chunks_in_flight == 0, "the aborted requests ended")
     assert transport.server.chunks_received == []
+
+
+async def test_a_pause_right_after_continue_sends_nothing() -> None:
+    data = data_of(4 * CHUNK)
+    ctl, transport, _ = make(data, parallel=1)
+    transport.gate = asyncio.Event()
+    ctl.start()
+    await until(lambda: transport.chunks_in_flight == 1, "a chunk in flight")
+    ctl.pause()
+    transport.gate.set()
+    assert (await ctl.wait()).state is S.PAUSED
+    requests = len(transport.requests)
+    ctl.resume()
+    ctl.pause()  # before the continued run has asked the server anything
+    assert (await ctl.wait()).state is S.PAUSED
+    assert len(transport.requests) == requests
+    assert (await ctl.upload()).state is S.FINISHED
