@@ -11,7 +11,7 @@ from aiohttp import web
 
 from server import downloads, embed, metrics, openapi, page, served
 from server.client_limits import ClientLimits, TokenBuckets, parse_networks
-from server.keys import SETTINGS, STORAGE, UPLOADS
+from server.keys import SETTINGS, UPLOADS
 from server.metrics import metrics_middleware
 from server.middleware import (
     CLIENT_LIMITS,
@@ -29,10 +29,9 @@ log = logging.getLogger(__name__)
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
-    await app[STORAGE].open()
+    await app[UPLOADS].open()
     yield
     await app[UPLOADS].close()
-    await app[STORAGE].close()
 
 
 async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -72,7 +71,6 @@ def create_app(settings: Settings) -> web.Application:
         upload_bytes=TokenBuckets(hourly / 3600, burst=hourly) if hourly > 0 else None,
         trusted=parse_networks(settings.trusted_proxies),
     )
-    app[STORAGE] = storage
     app[UPLOADS] = UploadService(storage, settings)
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_sweeper_ctx)

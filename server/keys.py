@@ -5,9 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.settings import Settings
-from server.storage.base import Storage
 from server.uploads.service import UploadService
 
 SETTINGS = web.AppKey("settings", Settings)
-STORAGE = web.AppKey("storage", Storage)
 UPLOADS = web.AppKey("uploads", UploadService)

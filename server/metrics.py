@@ -32,7 +32,7 @@ from prometheus_client import (
 
 from server import envelope
 from server.errors import ApiError, E
-from server.keys import SETTINGS, STORAGE
+from server.keys import SETTINGS, UPLOADS
 
 # Seconds; a 1 MiB chunk on loopback takes a few ms, over a slow link seconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -103,17 +103,17 @@ async def metrics_middleware(
 
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
-    m.uploads.set(await request.app[STORAGE].count_uploads())
+    m.uploads.set(await request.app[UPLOADS].uploads_in_progress())
     if m.count_connections is not None:
         m.connections.set(m.count_connections())
     return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def healthz(request: web.Request) -> web.Response:
-    storage, margin = request.app[STORAGE], request.app[SETTINGS].min_free_bytes
+    service, margin = request.app[UPLOADS], request.app[SETTINGS].min_free_bytes
     try:
-        uploads = await storage.count_uploads()
-        free = await storage.free_bytes()
+        uploads = await service.uploads_in_progress()
+        free = await service.free_bytes()
     except Exception as exc:  # noqa: BLE001 - any failure of the storage is the answer
         raise ApiError(E.UNHEALTHY, f"the storage does not answer: {exc}") from None
     if free is not None and free < margin:

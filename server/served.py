@@ -9,49 +9,37 @@ URL's query, which the handshake puts in each uploader's own link (``?name=repor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from aiohttp import web
 
 from server.errors import ApiError, E
 from server.file_response import LocalFile, Representation, Source, StreamedFile, content_type_for, respond
-from server.keys import STORAGE
+from server.keys import UPLOADS
 from server.rfc.conditionals import EntityTag
-from server.storage.base import Storage, StoredFile
 from server.uploads.protocol import parse_name, split_upload_path
 
 routes = web.RouteTableDef()
 
 
-def _streamed(storage: Storage, stored: StoredFile) -> StreamedFile:
-    def read(start: int, count: int) -> AsyncIterator[bytes]:
-        return storage.read_file(stored, start, count)
-
-    return StreamedFile(read)
-
-
 @routes.get("/upload/{tail}")
 async def uploaded_file(request: web.Request) -> web.StreamResponse:
     parts = split_upload_path(request.match_info["tail"])
-    storage = request.app[STORAGE]
     if parts is None:
         raise ApiError(E.NOT_FOUND, "no such uploaded file")
     file_id, ext = parts
     name = parse_name(request.query.get("name"))  # the same rules as the handshake's name (400 BAD_NAME)
-    stored = await storage.get_file(file_id)
-    offered = await storage.get_name(file_id, ext)
-    if stored is None or offered is None:
+    published = await request.app[UPLOADS].published(file_id, ext)
+    if published is None:
         raise ApiError(E.NOT_FOUND, "no such uploaded file")
     source: Source
-    size = stored.size
-    if stored.path is not None:
+    stored, size = published.file, published.file.size
+    if published.path is not None:
         try:
-            source = LocalFile.open(stored.path)  # an open and an fstat of a local file: on the loop
+            source = LocalFile.open(published.path)  # an open and an fstat of a local file: on the loop
         except OSError:
             raise ApiError(E.NOT_FOUND, "no such uploaded file") from None
         size = source.stat.st_size
     else:
-        source = _streamed(storage, stored)
+        source = StreamedFile(published.read)
     rep = Representation(
         size=size,
         etag=EntityTag(f'"{file_id}"'),

@@ -1,23 +1,30 @@
-"""The upload service: the seed's chunked-upload protocol over any ``Storage``, safe under concurrency.
+"""The upload service: the seed's chunked-upload protocol over any ``Store``, safe under concurrency.
 
-Decisions live here, I/O in the storage backend. Every state change of one file (creating its upload,
-recording a chunk, assembling, expiring) happens under that file's lock, so:
+Every decision is taken here and the store only does I/O. Each state change of one file (creating its
+upload, keeping a chunk, assembling, expiring) happens under that file's lock (``KeyedLocks``), so:
 
-- each chunk is checked against its id as it arrives (``--verify-chunks arrival``, the default): bytes
-  whose MD5 is not the one the chunkId names are refused at once (``422 CHUNK_MISMATCH``, ``data`` the ids
-  still needed, so the seed's client sends it again) and nothing of them is kept; so every stored chunk is a
-  verified one, and a verified copy is never replaced by, nor dropped for, an unverified one;
-- chunks may arrive in any order, in parallel and twice: each is recorded as stored once (a second copy
-  of a stored chunk is dropped);
+- each chunk is checked against its id as it arrives (``--verify-chunks arrival``, the default): bytes whose
+  MD5 is not the one the chunkId names are refused at once (``422 CHUNK_MISMATCH``, ``data`` the ids still
+  needed, so the seed's client sends it again) and nothing of them is kept; so every kept chunk is a verified
+  one, and a verified copy is never replaced by, nor dropped for, an unverified one;
+- chunks may arrive in any order, in parallel and twice: a chunk already kept is not kept again (the second
+  copy is discarded and still counts);
 - nothing unverified is published: the assembled file must have the MD5 its fileId says. When it does not
   (damage after arrival, on disk; or, with ``--verify-chunks assembly``, chunks never checked on their own),
-  each chunk of the assembled file is checked against its id (``_assemble``): the damaged ones are dropped
-  and asked for again (``422 CHUNKS_DAMAGED``), the good ones kept;
+  a store that ``RepairsDamage`` finds the damaged chunks: they are dropped and asked for again
+  (``422 CHUNKS_DAMAGED``), the good ones kept; otherwise the upload is discarded (``422 FILE_MISMATCH``);
 - assembly happens exactly once, however many requests bring the last chunks or how many clients upload the
   same file at once: the first one to find nothing missing assembles, the others then find it published;
-- the slow parts (receiving bytes, fsync) happen outside the lock, so parallel chunks do not queue;
-- assembly runs ahead in the background (``Storage.advance``) as chunks arrive in order, so the answer to
-  the last chunk does not wait for a whole-file copy and hash.
+- the slow part (receiving a chunk's bytes) happens outside the lock, so parallel chunks do not queue.
+
+With a store that ``AssemblesInPlace`` the service also decides who writes at the end of a file's assembled
+part (``TailGate``): the chunk that is next in order, not kept yet, while nobody else writes there, goes
+straight to the end of the file (written once); the service's own ``advance`` (run in the background as
+chunks arrive, so the last chunk's answer does not wait for a whole-file copy and hash) and ``assemble``
+wait for that end to be free.
+
+A chunk request looks its upload up once before its bytes (to refuse a wrong one early and to pick where the
+bytes go) and once more under the lock, after them: the upload may have changed while they arrived.
 """
 
 from __future__ import annotations
@@ -25,16 +32,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Protocol
 
 from server.errors import ApiError, E
 from server.settings import Settings, VerifyChunks
-from server.storage.base import ChunkAppender, ChunkSpool, Storage, StoredFile, UploadRecord
+from server.storage.contract import (
+    AssemblesInPlace,
+    Buffer,
+    FreeSpace,
+    LocalFiles,
+    RepairsDamage,
+    StagedChunk,
+    Store,
+    StoredFile,
+    Upload,
+)
 from server.uploads.protocol import ChunkId, Handshake
 
 log = logging.getLogger(__name__)
+
+
+class ChunkBody(Protocol):
+    """A chunk's bytes as the handler delivers them: read once, then their MD5 if it was computed."""
+
+    def __aiter__(self) -> AsyncIterator[Buffer]: ...
+
+    async def md5(self) -> str | None:
+        """The MD5 (hex) of the bytes read, once they all were; None when they are not hashed."""
+        ...
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published file: its local path when the store has one (sendfile), else ``read(start, length)``."""
+
+    file: StoredFile
+    path: Path | None
+    read: Callable[[int, int], AsyncIterator[bytes]]
 
 
 class KeyedLocks:
@@ -58,70 +97,120 @@ class KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
-def _listed(upload: UploadRecord, chunk: ChunkId) -> bool:
+class TailGate:
+    """Who writes at the end of each file's assembled part: one chunk straight from the network, or the
+    service's own assembly steps (``advance``, ``assemble``, repair), never two at once."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, asyncio.Event] = {}
+
+    def try_claim(self, file_id: str) -> asyncio.Event | None:
+        """A token for the end of ``file_id``, or None when someone holds it."""
+        if file_id in self._owners:
+            return None
+        token = self._owners[file_id] = asyncio.Event()
+        return token
+
+    def release(self, file_id: str, token: asyncio.Event) -> None:
+        if self._owners.get(file_id) is token:
+            del self._owners[file_id]
+        token.set()
+
+    async def wait_free(self, file_id: str) -> None:
+        while (token := self._owners.get(file_id)) is not None:
+            await token.wait()
+
+
+def _listed(upload: Upload, chunk: ChunkId) -> bool:
     """Whether ``chunk`` is in the upload's chunk list, at its index."""
     return chunk.index < len(upload.chunk_ids) and upload.chunk_ids[chunk.index] == str(chunk)
 
 
-@dataclass(frozen=True)
-class ReceivedChunk:
-    """A chunk's bytes, spooled (or written straight into the prefix), not yet trusted, and their MD5 (hex;
-    None when chunks are checked only at assembly)."""
-
-    spool: ChunkSpool
-    size: int
-    md5: str | None
+def _same(a: Upload, b: Upload) -> bool:
+    """Whether two looks at an upload saw the same upload (not one replaced by another handshake)."""
+    return a.created_at == b.created_at and a.chunk_ids == b.chunk_ids
 
 
 class UploadService:
-    def __init__(self, storage: Storage, settings: Settings, clock: Callable[[], float] = time.time) -> None:
-        self.storage = storage
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
         self.settings = settings
         self.clock = clock
         self.locks = KeyedLocks()
+        self.tails = TailGate()
+        self._in_place = store if isinstance(store, AssemblesInPlace) else None
         self._advancing: dict[str, asyncio.Task[None]] = {}
+        self._advance_again: set[str] = set()
         # Who started each upload of this process (uploads from before a restart count for nobody).
         self._started_by: dict[str, set[str]] = {}
         self._starter: dict[str, str] = {}
-        self._advance_again: set[str] = set()
+
+    @property
+    def hashes_chunks(self) -> bool:
+        """Whether chunk bodies must come with their MD5 (``ChunkBody.md5``)."""
+        return self.settings.verify_chunks is VerifyChunks.ARRIVAL
+
+    async def open(self) -> None:
+        await self.store.open()
 
     async def close(self) -> None:
-        """Stop background assembly (what it did so far is kept; what it did not is redone later)."""
+        """Stop background assembly (what it did so far is kept; what it did not is redone later), then the
+        store."""
         tasks = list(self._advancing.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.store.close()
+
+    # -- what the other handlers ask ----------------------------------------------------------------------------
+
+    async def published(self, file_id: str, ext: str) -> Published | None:
+        """A published file offered under ``ext``, and where its bytes are; None when there is none."""
+        stored = await self.store.get_file(file_id)
+        if stored is None or await self.store.get_name(file_id, ext) is None:
+            return None
+        path = self.store.local_path(stored) if isinstance(self.store, LocalFiles) else None
+        return Published(stored, path, partial(self.store.read_file, stored))
+
+    async def uploads_in_progress(self) -> int:
+        return await self.store.count_uploads()
+
+    async def free_bytes(self) -> int | None:
+        """Bytes free where uploads are written; None when the store cannot tell."""
+        return await self.store.free_bytes() if isinstance(self.store, FreeSpace) else None
+
+    # -- the handshake ----------------------------------------------------------------------------------------
 
     async def handshake(self, hs: Handshake, client: str | None = None) -> StoredFile | list[str]:
         """The published file if its content is already stored, else the chunk ids still needed, in order.
 
         A refused handshake (no space, too many uploads, another chunk list) writes nothing: the extension is
         offered (``add_name``) only once the upload is open or the file found."""
-        existing = await self.storage.get_file(hs.file_id)
+        existing = await self.store.get_file(hs.file_id)
         if existing is not None:
-            await self.storage.add_name(hs.file_id, hs.ext, hs.name)
+            await self.store.add_name(hs.file_id, hs.ext, hs.name)
             return existing
         await self._check_space(0)
         async with self.locks.hold(hs.file_id):
-            existing = await self.storage.get_file(hs.file_id)
+            existing = await self.store.get_file(hs.file_id)
             if existing is not None:  # published while we waited for the lock
-                await self.storage.add_name(hs.file_id, hs.ext, hs.name)
+                await self.store.add_name(hs.file_id, hs.ext, hs.name)
                 return existing
             upload = await self._open_upload(hs, client)
-            await self.storage.add_name(hs.file_id, hs.ext, hs.name)
-            needed = await self._needed(upload)
-            if needed:
-                return needed
-            # Everything is stored (an empty file, or a crash before assembly): finish it now.
-            return await self._assemble(upload)
+            await self.store.add_name(hs.file_id, hs.ext, hs.name)
+            needed = self._needed(upload)
+        if needed:
+            return needed
+        # Everything is stored (an empty file, or a crash before assembly): finish it now.
+        return await self._assemble_when_free(hs.file_id)
 
-    async def _open_upload(self, hs: Handshake, client: str | None) -> UploadRecord:
+    async def _open_upload(self, hs: Handshake, client: str | None) -> Upload:
         now = self.clock()
-        upload = await self.storage.get_upload(hs.file_id)
+        upload = await self.store.get_upload(hs.file_id)
         if upload is not None and upload.chunk_ids == hs.chunk_ids:
-            await self.storage.touch_upload(hs.file_id, now)
+            await self.store.touch_upload(hs.file_id, now)
             return upload
-        if upload is not None and await self.storage.stored_chunks(hs.file_id):
+        if upload is not None and upload.stored:
             raise ApiError(
                 E.CHUNK_LIST_CONFLICT,
                 "an upload of this file with a different chunk list (another chunk size?) is in progress; "
@@ -130,19 +219,18 @@ class UploadService:
         # A slot is taken once bytes arrive: handshakes alone (anyone who knows an MD5 can send them) cannot
         # fill the server; the empty uploads they leave expire after --empty-upload-ttl-seconds.
         limit = self.settings.max_uploads_in_progress
-        if upload is None and await self.storage.count_uploads(holding_bytes=True) >= limit:
+        if upload is None and await self.store.count_uploads(holding_bytes=True) >= limit:
             raise ApiError(
                 E.TOO_MANY_UPLOADS,
                 f"{limit} uploads holding data are in progress, the most this server keeps; try again later",
             )
         if upload is None and client is not None:
             self._check_client_uploads(client)
-        record = UploadRecord(hs.file_id, hs.chunk_ids, hs.size, now, now)
-        await self.storage.put_upload(record)
+        created = await self.store.create_upload(hs.file_id, hs.chunk_ids, hs.size, now)
         if upload is None and client is not None:
             self._started_by.setdefault(client, set()).add(hs.file_id)
             self._starter[hs.file_id] = client
-        return record
+        return created
 
     def _check_client_uploads(self, client: str) -> None:
         limit = self.settings.max_uploads_per_client
@@ -162,114 +250,116 @@ class UploadService:
                 if not started:
                     del self._started_by[client]
 
-    async def _needed(self, upload: UploadRecord) -> list[str]:
-        stored = await self.storage.stored_chunks(upload.file_id)
+    @staticmethod
+    def _needed(upload: Upload) -> list[str]:
+        stored = upload.stored
         return [chunk_id for index, chunk_id in enumerate(upload.chunk_ids) if index not in stored]
 
-    async def open_appender(self, file_id: str, chunk: ChunkId) -> ChunkAppender | None:
-        """Where to write a chunk whose ids came before its bytes, when it is the next one its file needs.
+    # -- chunks -----------------------------------------------------------------------------------------------
 
-        None when it is not (or the upload is unknown: ``receive_chunk`` then says why, after the bytes).
-        The appender is then passed to ``receive_chunk`` like a spool.
-        """
-        upload = await self.storage.get_upload(file_id)
-        if upload is None or not _listed(upload, chunk):
-            return None
-        return await self.storage.open_appender(upload, chunk.index)
-
-    async def receive_chunk(self, file_id: str, chunk: ChunkId, data: ReceivedChunk) -> list[str]:
-        """Record one chunk; assemble (and verify) when it was the last one. Returns the ids still needed."""
+    async def receive_chunk(self, file_id: str, chunk: ChunkId, body: ChunkBody) -> list[str]:
+        """Take one chunk (reading its body); assemble (and verify) when it was the last one. Returns the ids
+        still needed. A chunk of an upload already published is not read (a late duplicate: harmless)."""
+        upload = await self._upload_for_chunk(file_id, chunk)
+        if upload is None:
+            return []
+        await self._check_space(0)
+        token = self._claim_tail(upload, chunk.index)
         try:
-            upload = await self._upload_for_chunk(file_id, chunk)
-            if upload is None:  # already published: a late duplicate of a chunk, harmless
-                await data.spool.discard()
-                return []
-            await self._check_bytes(upload, chunk, data)
-            await self._check_space(data.size)
-            await data.spool.seal()  # fsync outside the lock: parallel chunks do not wait for each other
-        except BaseException:
-            await data.spool.discard()
-            raise
-        async with self.locks.hold(file_id):
-            upload = await self._upload_for_chunk(file_id, chunk)
-            if upload is None:
-                await data.spool.discard()
-                return []
+            staged = await self._write(upload, chunk, body, in_place=token is not None)
             try:
-                self._check_size(upload, await self.storage.stored_chunks(file_id), chunk.index, data.size)
-            except ApiError:
-                await data.spool.discard()
+                await self._check_bytes(upload, chunk, await body.md5())
+                await self._check_space(staged.size)
+            except BaseException:
+                await self.store.discard_chunk(staged)
                 raise
-            if not await self.storage.store_chunk(file_id, chunk.index, data.spool, data.size):
-                raise ApiError(E.UNKNOWN_UPLOAD)
-            now = self.clock()
-            # Expiry counts in hours by default: one write a second (at most) per upload is plenty.
-            if now - upload.updated_at >= min(1.0, self.settings.upload_ttl_seconds / 10):
-                await self.storage.touch_upload(file_id, now)
-            needed = await self._needed(upload)
-            if not needed:
-                await self._assemble(upload)
-                return needed
-        self._advance_later(file_id)
-        return needed
+            async with self.locks.hold(file_id):
+                needed = await self._keep(upload, chunk, staged)
+        finally:
+            if token is not None:
+                self.tails.release(file_id, token)
+        if needed:
+            self._advance_later(file_id)
+            return needed
+        finished = await self._assemble_when_free(file_id)
+        return [] if isinstance(finished, StoredFile) else finished
 
-    async def _check_bytes(self, upload: UploadRecord, chunk: ChunkId, data: ReceivedChunk) -> None:
-        """Refuse a chunk whose bytes do not have the MD5 its id names (before it is stored, so it stays
-        needed and the next copy is taken)."""
-        if self.settings.verify_chunks is not VerifyChunks.ARRIVAL or data.md5 == chunk.md5:
+    def _claim_tail(self, upload: Upload, index: int) -> asyncio.Event | None:
+        """Whether this chunk goes straight to the end of its file's assembled part: it is the next one there,
+        not kept yet, and nobody writes there now (then the returned token says so until it is released)."""
+        if self._in_place is None or index in upload.stored or self._in_place.tail(upload) != index:
+            return None
+        return self.tails.try_claim(upload.file_id)
+
+    async def _write(self, upload: Upload, chunk: ChunkId, body: ChunkBody, in_place: bool) -> StagedChunk:
+        if in_place:
+            assert self._in_place is not None
+            return await self._in_place.write_chunk_in_place(upload, chunk.index, body)
+        return await self.store.write_chunk(upload, chunk.index, body)
+
+    async def _keep(self, seen: Upload, chunk: ChunkId, staged: StagedChunk) -> list[str]:
+        """Under the file's lock: keep the staged chunk unless it is not wanted (any more); the ids needed."""
+        upload = await self.store.get_upload(seen.file_id)
+        if upload is None or not _same(upload, seen):
+            await self.store.discard_chunk(staged)
+            if upload is None:
+                if await self.store.get_file(seen.file_id) is not None:
+                    return []  # published meanwhile: this copy is not needed
+                raise ApiError(
+                    E.UNKNOWN_UPLOAD, f"the upload of {seen.file_id} ended while this chunk arrived"
+                )
+            if not _listed(upload, chunk):
+                raise ApiError(
+                    E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {seen.file_id}"
+                )
+            return self._needed(upload)  # another handshake replaced the upload: send it again
+        if chunk.index in upload.stored:
+            await self.store.discard_chunk(staged)  # another copy was kept meanwhile: this one still counts
+        else:
+            try:
+                self._check_size(upload, chunk.index, staged.size)
+            except ApiError:
+                await self.store.discard_chunk(staged)
+                raise
+            upload = await self.store.keep_chunk(staged)
+        now = self.clock()
+        # Expiry counts in hours by default: one write a second (at most) per upload is plenty.
+        if now - upload.updated_at >= min(1.0, self.settings.upload_ttl_seconds / 10):
+            await self.store.touch_upload(upload.file_id, now)
+        return self._needed(upload)
+
+    async def _check_bytes(self, upload: Upload, chunk: ChunkId, md5: str | None) -> None:
+        """Refuse a chunk whose bytes do not have the MD5 its id names (before it is kept, so it stays needed
+        and the next copy is taken)."""
+        if not self.hashes_chunks or md5 == chunk.md5:
             return
-        if data.md5 is None:
+        if md5 is None:
             raise RuntimeError("chunks are checked as they arrive, but this one's MD5 was not computed")
-        log.info(
-            "refused chunk %d of %s: its MD5 is %s, not %s", chunk.index, upload.file_id, data.md5, chunk.md5
-        )
+        log.info("refused chunk %d of %s: its MD5 is %s, not %s", chunk.index, upload.file_id, md5, chunk.md5)
         raise ApiError(
             E.CHUNK_MISMATCH,
-            f"chunk {chunk.index} does not match its chunkId: its bytes have MD5 {data.md5}, the chunkId says "
+            f"chunk {chunk.index} does not match its chunkId: its bytes have MD5 {md5}, the chunkId says "
             f"{chunk.md5}; it was not stored, send it again",
-            await self._needed(upload),  # what the seed's client sends next: this chunk among them
+            self._needed(upload),  # what the seed's client sends next: this chunk among them
         )
 
     async def _check_space(self, incoming: int) -> None:
         """507 when storing ``incoming`` more bytes would leave less free than ``--min-free-bytes``."""
-        free = await self.storage.free_bytes()
+        if not isinstance(self.store, FreeSpace):
+            return
+        free = await self.store.free_bytes()
         margin = self.settings.min_free_bytes
-        if free is not None and free - incoming < margin:
+        if free - incoming < margin:
             raise ApiError(
                 E.INSUFFICIENT_STORAGE,
                 f"the server's disk is full: {free} bytes free, and it keeps at least {margin} free; nothing "
                 "was stored, try again once space is freed (what was stored before is kept)",
             )
 
-    def _advance_later(self, file_id: str) -> None:
-        """Run ``Storage.advance`` for this file in the background; one runner per file, re-run if asked."""
-        if file_id in self._advancing:
-            self._advance_again.add(file_id)
-            return
-        self._advancing[file_id] = asyncio.create_task(self._advance(file_id), name=f"advance-{file_id}")
-
-    async def _advance(self, file_id: str) -> None:
-        try:
-            while True:
-                self._advance_again.discard(file_id)
-                async with self.locks.hold(file_id):
-                    upload = await self.storage.get_upload(file_id)
-                    if upload is not None:
-                        await self.storage.advance(upload)
-                if file_id not in self._advance_again:
-                    return
-        except Exception as exc:  # the final assembly does the work again and reports any error to the client
-            if ApiError.from_server_condition(exc) is not None:
-                log.warning("background assembly of %s stopped: %s", file_id, exc)
-            else:
-                log.exception("background assembly of %s failed", file_id)
-        finally:
-            del self._advancing[file_id]
-
-    async def _upload_for_chunk(self, file_id: str, chunk: ChunkId) -> UploadRecord | None:
-        upload = await self.storage.get_upload(file_id)
+    async def _upload_for_chunk(self, file_id: str, chunk: ChunkId) -> Upload | None:
+        upload = await self.store.get_upload(file_id)
         if upload is None:
-            if await self.storage.get_file(file_id) is not None:
+            if await self.store.get_file(file_id) is not None:
                 return None
             raise ApiError(
                 E.UNKNOWN_UPLOAD, f"no upload in progress for fileId {file_id}: send the handshake first"
@@ -278,7 +368,8 @@ class UploadService:
             raise ApiError(E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {file_id}")
         return upload
 
-    def _check_size(self, upload: UploadRecord, stored: Mapping[int, int], index: int, size: int) -> None:
+    def _check_size(self, upload: Upload, index: int, size: int) -> None:
+        stored = upload.stored
         total = size + sum(stored.values()) - stored.get(index, 0)  # C-speed: this runs for every chunk
         limit = self.settings.max_file_bytes
         if total > limit:
@@ -291,35 +382,92 @@ class UploadService:
                 f"the chunks add up to more than the {upload.size} bytes the handshake declared",
             )
 
-    async def _assemble(self, upload: UploadRecord) -> StoredFile:
-        """Called under the file's lock with every chunk stored: verify the whole file, then publish it."""
+    # -- assembly ---------------------------------------------------------------------------------------------
+
+    def _advance_later(self, file_id: str) -> None:
+        """Run ``advance`` for this file in the background; one runner per file, re-run if asked."""
+        if self._in_place is None:
+            return
+        if file_id in self._advancing:
+            self._advance_again.add(file_id)
+            return
+        self._advancing[file_id] = asyncio.create_task(self._advance(file_id), name=f"advance-{file_id}")
+
+    async def _advance(self, file_id: str) -> None:
+        assert self._in_place is not None
+        try:
+            while True:
+                self._advance_again.discard(file_id)
+                async with self.locks.hold(file_id):
+                    upload = await self.store.get_upload(file_id)
+                    token = self.tails.try_claim(file_id) if upload is not None else None
+                    if upload is not None and token is not None:  # else the chunk written there asks again
+                        try:
+                            await self._in_place.advance(upload)
+                        finally:
+                            self.tails.release(file_id, token)
+                if file_id not in self._advance_again:
+                    return
+        except Exception as exc:  # the final assembly does the work again and reports any error to the client
+            if ApiError.from_server_condition(exc) is not None:
+                log.warning("background assembly of %s stopped: %s", file_id, exc)
+            else:
+                log.exception("background assembly of %s failed", file_id)
+        finally:
+            del self._advancing[file_id]
+
+    async def _assemble_when_free(self, file_id: str) -> StoredFile | list[str]:
+        """Assemble, verify and publish the upload once nobody writes at its end: the published file (also when
+        another request published it meanwhile), or the ids needed again (another request found damage)."""
+        while True:
+            await self.tails.wait_free(file_id)
+            async with self.locks.hold(file_id):
+                token = self.tails.try_claim(file_id)
+                if token is None:
+                    continue  # a chunk started writing there meanwhile: wait for it
+                try:
+                    upload = await self.store.get_upload(file_id)
+                    if upload is None:
+                        published = await self.store.get_file(file_id)
+                        if published is None:
+                            raise ApiError(
+                                E.UNKNOWN_UPLOAD, f"the upload of {file_id} was discarded meanwhile"
+                            )
+                        return published
+                    return self._needed(upload) or await self._assemble(upload)
+                finally:
+                    self.tails.release(file_id, token)
+
+    async def _assemble(self, upload: Upload) -> StoredFile:
+        """Called under the file's lock with every chunk kept: verify the whole file, then publish it."""
         started = time.monotonic()
-        assembly = await self.storage.assemble(upload)
+        assembly = await self.store.assemble(upload)
         problem = None
         if assembly.md5 != upload.file_id:
             problem = f"the assembled file has MD5 {assembly.md5}, not the fileId {upload.file_id}"
-            damaged = await self.storage.damaged_chunks(upload, assembly)
-            if damaged:  # the chunks were damaged on the way (or lied about): only they are needed again
-                await self.storage.drop_chunks(upload, damaged)
-                shown = ", ".join(str(index) for index in damaged[:10]) + (
-                    ", ..." if len(damaged) > 10 else ""
-                )
-                raise ApiError(
-                    E.CHUNKS_DAMAGED,
-                    f"{problem}: {len(damaged)} chunk(s) do not match their chunkId (index {shown}); they were "
-                    "dropped and the others kept: handshake again and send what it lists",
-                    [upload.chunk_ids[index] for index in damaged],
-                )
+            if isinstance(self.store, RepairsDamage):
+                damaged = await self.store.damaged_chunks(upload, assembly)
+                if damaged:  # the chunks were damaged on the way (or lied about): only they are needed again
+                    await self.store.drop_chunks(upload, damaged)
+                    shown = ", ".join(str(index) for index in damaged[:10]) + (
+                        ", ..." if len(damaged) > 10 else ""
+                    )
+                    raise ApiError(
+                        E.CHUNKS_DAMAGED,
+                        f"{problem}: {len(damaged)} chunk(s) do not match their chunkId (index {shown}); they "
+                        "were dropped and the others kept: handshake again and send what it lists",
+                        [upload.chunk_ids[index] for index in damaged],
+                    )
         elif upload.size is not None and assembly.size != upload.size:
             problem = (
                 f"the assembled file has {assembly.size} bytes, not the {upload.size} the handshake declared"
             )
         if problem is not None:
-            await self.storage.discard_assembly(assembly)
-            await self.storage.delete_upload(upload.file_id)
+            await self.store.discard_assembly(assembly)
+            await self.store.delete_upload(upload.file_id)
             self._ended(upload.file_id)
             raise ApiError(E.FILE_MISMATCH, f"{problem}; the upload was discarded, start it again")
-        stored = await self.storage.publish(assembly)
+        stored = await self.store.publish(assembly)
         self._ended(upload.file_id)
         log.info(
             "assembled %s: %d bytes from %d chunks in %.2fs",
@@ -330,6 +478,8 @@ class UploadService:
         )
         return stored
 
+    # -- expiry -----------------------------------------------------------------------------------------------
+
     async def sweep(self) -> list[str]:
         """Forget uploads untouched for longer than the TTL (an upload no chunk of which arrived: longer than
         the empty-upload TTL) and reclaim their space."""
@@ -337,14 +487,13 @@ class UploadService:
         deadline = now - self.settings.upload_ttl_seconds
         empty_deadline = now - self.settings.empty_upload_ttl_seconds
         expired = []
-        for file_id in await self.storage.uploads_untouched_since(max(deadline, empty_deadline)):
+        for file_id in await self.store.uploads_untouched_since(max(deadline, empty_deadline)):
             async with self.locks.hold(file_id):
-                upload = await self.storage.get_upload(file_id)
+                upload = await self.store.get_upload(file_id)
                 if upload is None:
                     continue
-                empty = not await self.storage.stored_chunks(file_id)
-                if upload.updated_at < deadline or (empty and upload.updated_at < empty_deadline):
-                    await self.storage.delete_upload(file_id)
+                if upload.updated_at < deadline or (not upload.stored and upload.updated_at < empty_deadline):
+                    await self.store.delete_upload(file_id)
                     self._ended(file_id)
                     expired.append(file_id)
         if expired:

@@ -1,0 +1,203 @@
+"""The storage contract: what the upload service needs from a backend, and nothing about HTTP.
+
+A backend keeps published files (immutable, named by their MD5), the names (extension and original name) each
+is offered under, and uploads in progress with the chunks kept so far. It only does I/O: what is valid, what
+is still needed, what is a duplicate, which chunk is written where and when to assemble are the service's
+decisions (``server.uploads.service``), taken under its per-file locks; a backend's own concurrency, if it
+has any, stays inside it.
+
+The core (``Store``) is what every backend implements. A chunk's bytes reach the store as a reader it pulls
+from (``write_chunk``): they are staged, invisible, until the service keeps them (``keep_chunk``, after it
+checked them) or discards them. Optional abilities are separate small protocols the service discovers with
+``isinstance``; a backend without one simply lacks the method, nothing "may do nothing":
+
+- ``AssemblesInPlace``: chunks that arrive in order are written at the end of the file being assembled, and
+  the chunks kept out of order are appended there in the background, so the last chunk's answer does not
+  wait for a whole-file copy and hash.
+- ``RepairsDamage``: after the whole file's MD5 failed, find the chunks whose bytes no longer match their ids
+  and forget only those (else the service discards the upload).
+- ``LocalFiles``: a published file's local path, so downloads use sendfile.
+- ``FreeSpace``: bytes still free, so a full disk is refused before anything is written.
+
+The embedded default is ``server.storage.local.LocalStorage``; ``tests/support/memory_store.py`` implements
+the core alone, and the service's tests run over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+Buffer = bytes | memoryview
+"""A piece of a chunk as it arrived: read-only, so a store may keep it by reference until it is kept."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A published, verified file."""
+
+    file_id: str
+    size: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class FileName:
+    """One way a published file is offered: ``/upload/<file_id><ext>``, downloaded as ``name``."""
+
+    file_id: str
+    ext: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An upload in progress: the chunk list its handshake gave, and the chunks kept so far.
+
+    ``stored`` (index -> size) may be a live read-only view of the store's state rather than a copy (a copy
+    would cost time in the number of chunks on every request): read it under the file's lock to decide.
+    """
+
+    file_id: str
+    chunk_ids: tuple[str, ...]
+    size: int | None  # declared by the client, if it did
+    created_at: float
+    updated_at: float
+    stored: Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class StagedChunk:
+    """A chunk's bytes written by ``write_chunk`` and not counted yet; ``key`` names them inside the store."""
+
+    file_id: str
+    index: int
+    size: int
+    key: str
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """A file assembled from all its chunks but not yet published. ``md5`` is its digest in hex."""
+
+    file_id: str
+    md5: str
+    size: int
+
+
+class Store(Protocol):
+    """The core every backend implements."""
+
+    async def open(self) -> None:
+        """Prepare the backend; also reclaims what a crash left half-written."""
+
+    async def close(self) -> None: ...
+
+    # Published files and the names they are offered under.
+    async def get_file(self, file_id: str) -> StoredFile | None: ...
+
+    def read_file(self, file: StoredFile, start: int, length: int) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes of a published file from ``start``."""
+        ...
+
+    async def get_name(self, file_id: str, ext: str) -> FileName | None: ...
+
+    async def add_name(self, file_id: str, ext: str, name: str | None) -> None:
+        """Offer a file (published or not yet) under an extension; the first name given for it stays."""
+
+    # Uploads in progress.
+    async def get_upload(self, file_id: str) -> Upload | None: ...
+
+    async def create_upload(
+        self, file_id: str, chunk_ids: tuple[str, ...], size: int | None, now: float
+    ) -> Upload:
+        """Start an upload with no chunk kept; one with the same id is replaced, its chunks forgotten."""
+        ...
+
+    async def touch_upload(self, file_id: str, now: float) -> None: ...
+
+    async def count_uploads(self, holding_bytes: bool = False) -> int:
+        """Uploads in progress; with ``holding_bytes``, only those with at least one chunk kept."""
+        ...
+
+    async def uploads_untouched_since(self, when: float) -> list[str]: ...
+
+    async def delete_upload(self, file_id: str) -> None:
+        """Forget an upload and reclaim its chunks' space (staged chunks of it may still be discarded)."""
+
+    # Chunks: written (staged), then kept or discarded.
+    async def write_chunk(self, upload: Upload, index: int, reader: AsyncIterable[Buffer]) -> StagedChunk:
+        """Pull the chunk's bytes from ``reader`` to its end and stage them, invisible to everyone.
+
+        If the reader raises, nothing of it is kept and the error propagates."""
+        ...
+
+    async def keep_chunk(self, staged: StagedChunk) -> Upload:
+        """Make staged bytes chunk ``staged.index`` of their upload, replacing any earlier copy; the upload
+        after it. Called under the file's lock once the service decided the chunk is wanted."""
+        ...
+
+    async def discard_chunk(self, staged: StagedChunk) -> None:
+        """Drop staged bytes (refused, not needed, or their upload is gone)."""
+
+    # Assembly.
+    async def assemble(self, upload: Upload) -> Assembly:
+        """With every chunk kept: the whole file in order, hidden, with its MD5 computed on the way."""
+        ...
+
+    async def publish(self, assembly: Assembly) -> StoredFile:
+        """Make an assembled file visible and drop its upload, atomically."""
+        ...
+
+    async def discard_assembly(self, assembly: Assembly) -> None: ...
+
+
+@runtime_checkable
+class AssemblesInPlace(Protocol):
+    """Assembly that keeps pace with the chunks: the file is built while its chunks arrive."""
+
+    def tail(self, upload: Upload) -> int | None:
+        """The index of the chunk that can be written at the end of the assembled part now; None when none can
+        (the assembled part's digest is still being rebuilt after a restart, say)."""
+        ...
+
+    async def write_chunk_in_place(
+        self, upload: Upload, index: int, reader: AsyncIterable[Buffer]
+    ) -> StagedChunk:
+        """``write_chunk`` straight at the end of the assembled part, for chunk ``tail(upload)``: written once.
+
+        The service lets one such write run per upload at a time and runs no ``advance`` or ``assemble`` of
+        that upload meanwhile; keeping it makes it part of the assembled file, discarding it cuts it off."""
+        ...
+
+    async def advance(self, upload: Upload) -> None:
+        """Append the kept chunks that follow the assembled part, as far as they go without a gap."""
+
+
+@runtime_checkable
+class RepairsDamage(Protocol):
+    """Finding chunks damaged after they were kept (on disk; or never checked, ``--verify-chunks assembly``)."""
+
+    async def damaged_chunks(self, upload: Upload, assembly: Assembly) -> list[int]:
+        """Indexes of the chunks whose bytes in the assembled file do not have the MD5 their id says."""
+        ...
+
+    async def drop_chunks(self, upload: Upload, indexes: list[int]) -> None:
+        """Forget these chunks of an assembled (unpublished) upload; the others stay kept, and the upload can
+        be assembled again once the dropped ones are kept anew."""
+
+
+@runtime_checkable
+class LocalFiles(Protocol):
+    """Published files that are files on this machine's disk (served with sendfile)."""
+
+    def local_path(self, file: StoredFile) -> Path: ...
+
+
+@runtime_checkable
+class FreeSpace(Protocol):
+    """A store that can tell how much room is left where uploads are written."""
+
+    async def free_bytes(self) -> int: ...

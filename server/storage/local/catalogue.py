@@ -1,0 +1,235 @@
+"""The local backend's bookkeeping: SQLite, and one cache of the uploads in progress read from it.
+
+SQLite (``meta.sqlite3``, WAL mode, ``synchronous=NORMAL``: a commit survives the death of the process, not
+necessarily of the machine) is the truth. Uploads in progress are read from it once each and then kept in
+memory beside it (``_cache``), updated in the same call that writes their rows and only after the write
+succeeded, so a failed write (a full disk) leaves both as they were; a chunk's answer then does not re-read
+lists that grow with the file. Calls are short and run on the event loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from server.storage.contract import FileName, StoredFile, Upload
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    file_id    TEXT PRIMARY KEY,
+    chunk_ids  TEXT NOT NULL,        -- chunk ids in file order, comma-separated
+    size       INTEGER,              -- declared size, if any
+    prefix_chunks INTEGER NOT NULL DEFAULT 0,  -- chunks durably appended to partial/<file_id>
+    prefix_bytes  INTEGER NOT NULL DEFAULT 0,  -- and their total length
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    file_id TEXT NOT NULL,
+    idx     INTEGER NOT NULL,
+    size    INTEGER NOT NULL,
+    PRIMARY KEY (file_id, idx)
+);
+CREATE TABLE IF NOT EXISTS files (
+    file_id    TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS names (
+    file_id TEXT NOT NULL,
+    ext     TEXT NOT NULL,
+    name    TEXT,
+    PRIMARY KEY (file_id, ext)
+);
+CREATE INDEX IF NOT EXISTS uploads_by_age ON uploads (updated_at);
+"""
+
+
+@dataclass
+class _Cached:
+    upload: Upload  # its ``stored`` is a read-only view of ``sizes``
+    sizes: dict[int, int]
+
+
+class Catalogue:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: sqlite3.Connection | None = None
+        self._cache: dict[str, _Cached] = {}
+
+    def open(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._cache.clear()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("LocalStorage.open() was not called")
+        return self._db
+
+    # -- published files and names ----------------------------------------------------------------------------
+
+    def file(self, file_id: str) -> StoredFile | None:
+        row = self.db.execute("SELECT size, created_at FROM files WHERE file_id = ?", (file_id,)).fetchone()
+        return None if row is None else StoredFile(file_id, row[0], row[1])
+
+    def file_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT file_id FROM files")}
+
+    def forget_files(self, file_ids: list[str]) -> None:
+        """Drop the rows of published files (their names stay, for a new upload)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("DELETE FROM files WHERE file_id = ?", [(file_id,) for file_id in file_ids])
+
+    def name(self, file_id: str, ext: str) -> FileName | None:
+        row = self.db.execute(
+            "SELECT name FROM names WHERE file_id = ? AND ext = ?", (file_id, ext)
+        ).fetchone()
+        return None if row is None else FileName(file_id, ext, row[0])
+
+    def add_name(self, file_id: str, ext: str, name: str | None) -> None:
+        self.db.execute(
+            "INSERT INTO names (file_id, ext, name) VALUES (?, ?, ?) "
+            "ON CONFLICT (file_id, ext) DO UPDATE SET name = coalesce(names.name, excluded.name)",
+            (file_id, ext, name),
+        )
+
+    def publish(self, file_id: str, size: int, created_at: float) -> None:
+        """The file's row, and its upload gone, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT OR REPLACE INTO files (file_id, size, created_at) VALUES (?, ?, ?)",
+                (file_id, size, created_at),
+            )
+            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            self.db.execute("DELETE FROM uploads WHERE file_id = ?", (file_id,))
+        self._cache.pop(file_id, None)
+
+    # -- uploads in progress ----------------------------------------------------------------------------------
+
+    def upload_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT file_id FROM uploads")}
+
+    def upload(self, file_id: str) -> Upload | None:
+        cached = self._cache.get(file_id)
+        if cached is not None:
+            return cached.upload
+        row = self.db.execute(
+            "SELECT chunk_ids, size, created_at, updated_at FROM uploads WHERE file_id = ?", (file_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        sizes = dict(self.db.execute("SELECT idx, size FROM chunks WHERE file_id = ?", (file_id,)).fetchall())
+        chunk_ids = tuple(row[0].split(",")) if row[0] else ()
+        upload = Upload(file_id, chunk_ids, row[1], row[2], row[3], MappingProxyType(sizes))
+        self._cache[file_id] = _Cached(upload, sizes)
+        return upload
+
+    def create_upload(self, file_id: str, chunk_ids: tuple[str, ...], size: int | None, now: float) -> Upload:
+        with self.db:  # one transaction: the old chunks go with the old upload
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            self.db.execute(
+                "INSERT OR REPLACE INTO uploads (file_id, chunk_ids, size, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (file_id, ",".join(chunk_ids), size, now, now),
+            )
+        sizes: dict[int, int] = {}
+        upload = Upload(file_id, chunk_ids, size, now, now, MappingProxyType(sizes))
+        self._cache[file_id] = _Cached(upload, sizes)
+        return upload
+
+    def touch(self, file_id: str, now: float) -> None:
+        upload = self.upload(file_id)
+        if upload is None:
+            return
+        self.db.execute("UPDATE uploads SET updated_at = ? WHERE file_id = ?", (now, file_id))
+        self._cache[file_id].upload = replace(upload, updated_at=now)
+
+    def count_uploads(self, holding_bytes: bool) -> int:
+        if holding_bytes:  # one probe of the chunks' primary key per upload
+            query = "SELECT count(*) FROM uploads u WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.file_id = u.file_id)"
+        else:
+            query = "SELECT count(*) FROM uploads"
+        return int(self.db.execute(query).fetchone()[0])
+
+    def untouched_since(self, when: float) -> list[str]:
+        return [
+            row[0] for row in self.db.execute("SELECT file_id FROM uploads WHERE updated_at < ?", (when,))
+        ]
+
+    def delete_upload(self, file_id: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            self.db.execute("DELETE FROM uploads WHERE file_id = ?", (file_id,))
+            # Names of a file that was never published go with it.
+            self.db.execute(
+                "DELETE FROM names WHERE file_id = ? AND NOT EXISTS (SELECT 1 FROM files WHERE file_id = ?)",
+                (file_id, file_id),
+            )
+        self._cache.pop(file_id, None)
+
+    # -- chunks and the assembled prefix ----------------------------------------------------------------------
+
+    def record_chunk(
+        self, file_id: str, index: int, size: int, prefix: tuple[int, int] | None = None
+    ) -> None:
+        """The chunk's row (and, when it went straight into the partial file, the prefix's new chunk count and
+        length), in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN")
+            if prefix is not None:
+                self.db.execute(
+                    "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?",
+                    (*prefix, file_id),
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO chunks (file_id, idx, size) VALUES (?, ?, ?)", (file_id, index, size)
+            )
+        cached = self._cache.get(file_id)
+        if cached is not None:
+            cached.sizes[index] = size
+
+    def prefix(self, file_id: str) -> tuple[int, int]:
+        """(chunks, bytes) of the partial file recorded as durable."""
+        row = self.db.execute(
+            "SELECT prefix_chunks, prefix_bytes FROM uploads WHERE file_id = ?", (file_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row is not None else (0, 0)
+
+    def advance_prefix(self, file_id: str, chunks: int, size: int) -> None:
+        """Record a longer durable prefix; the row only moves forward."""
+        self.db.execute(
+            "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ? AND prefix_chunks < ?",
+            (chunks, size, file_id, chunks),
+        )
+
+    def drop_chunks(self, file_id: str, indexes: list[int], prefix: tuple[int, int]) -> None:
+        """Forget chunks and cut the recorded prefix back, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "DELETE FROM chunks WHERE file_id = ? AND idx = ?", [(file_id, index) for index in indexes]
+            )
+            self.db.execute(
+                "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?", (*prefix, file_id)
+            )
+        cached = self._cache.get(file_id)
+        if cached is not None:
+            for index in indexes:
+                cached.sizes.pop(index, None)
