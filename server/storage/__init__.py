@@ -1,1 +1,2 @@
-"""Storage backends behind one small contract (``base.Storage``); ``local`` is the embedded default."""
+"""Storage backends behind one small contract (``contract.Store`` and its optional abilities); ``local`` is the
+embedded default."""

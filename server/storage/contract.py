@@ -135,8 +135,8 @@ class Store(Protocol):
         ...
 
     async def keep_chunk(self, staged: StagedChunk) -> Upload:
-        """Make staged bytes chunk ``staged.index`` of their upload, replacing any earlier copy; the upload
-        after it. Called under the file's lock once the service decided the chunk is wanted."""
+        """Make staged bytes chunk ``staged.index`` of their upload; the upload after it. Called under the
+        file's lock once the service decided the chunk is wanted: its upload exists and holds no copy of it."""
         ...
 
     async def discard_chunk(self, staged: StagedChunk) -> None:

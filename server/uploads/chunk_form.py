@@ -127,17 +127,17 @@ class ChunkForm:
             file_id, chunk = self.ids()  # ids first: bad ones are refused before the bytes are read
             return file_id, chunk, FormBody(self, None)
         self._held = HeldBytes(self._spill_dir)
-        async for data in self._file_data():
+        async for data in self.file_data():
             self._held.add(data)
-        await self._rest()
+        await self.rest()
         file_id, chunk = self.ids()
         return file_id, chunk, FormBody(self, self._held)
 
     async def finish(self) -> None:
         if not self._body_read:
-            async for _ in self._file_data():
+            async for _ in self.file_data():
                 pass
-            await self._rest()
+            await self.rest()
 
     def close(self) -> None:
         if self._held is not None:
@@ -179,7 +179,7 @@ class ChunkForm:
             if not await self._next_events():
                 return
 
-    async def _file_data(self) -> AsyncIterator[memoryview]:
+    async def file_data(self) -> AsyncIterator[memoryview]:
         """The ``file`` part's bytes, up to its end."""
         while True:
             while self._events:
@@ -201,7 +201,7 @@ class ChunkForm:
             if not await self._next_events():
                 return
 
-    async def _rest(self) -> None:
+    async def rest(self) -> None:
         """The form after the ``file`` part: fields (a second file part is an error), then its end."""
         while True:
             while self._events:
@@ -248,9 +248,9 @@ class FormBody:
             async for piece in self._held.replay():
                 yield piece
             return
-        async for data in self._form._file_data():
+        async for data in self._form.file_data():
             yield data
-        await self._form._rest()  # the chunk counts only once the whole form arrived
+        await self._form.rest()  # the chunk counts only once the whole form arrived
 
     async def md5(self) -> str | None:
         hasher = self._form.hasher

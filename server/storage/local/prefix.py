@@ -41,7 +41,11 @@ class Prefix:
 class TailWrite:
     """A chunk written at the end of a partial file as its bytes arrive (``pwrite`` on the loop, a network
     read at a time), hashed into a copy of the prefix's MD5. Kept, it becomes part of the prefix; discarded,
-    the file is cut back. It holds its own descriptor, so a file replaced meanwhile is never touched."""
+    the file is cut back. It holds its own descriptor, so a file replaced meanwhile is never touched.
+
+    The file's MD5 is computed here on the loop while a worker thread computes the chunk's own (the handler's
+    ``OffLoopMD5``): measured, handing both digests to worker threads gained nothing one chunk at a time and
+    cost more CPU on a busy 2-core machine (docs/benchmarks.md)."""
 
     def __init__(self, prefix: Prefix, path: Path) -> None:
         assert prefix.digest is not None
