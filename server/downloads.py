@@ -8,6 +8,8 @@ The folder is created at start-up when missing.
 
 Writers should replace files by renaming a complete new file over the old one: a download in progress then
 keeps sending the old bytes (see ``server.file_response``), and resuming it with ``If-Range`` starts over.
+A file's ``Repr-Digest`` comes from ``server.repr_digests``: computed when it is first asked for, and again
+for each new version (a new ETag).
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from server import envelope
+from server import envelope, repr_digests
 from server.errors import ApiError, E
 from server.file_response import LocalFile, Representation, content_type_for, respond
 from server.keys import SETTINGS
+from server.repr_digests import digests_for
 from server.rfc.conditionals import EntityTag
 from server.rfc.dates import format_http_date
 
@@ -39,9 +42,14 @@ routes = web.RouteTableDef()
 
 
 def setup(app: web.Application) -> None:
-    """Register the routes, and create the downloads folder when the server starts."""
+    """Register the routes, and create the downloads folder when the server starts.
+
+    Also sets up the digests kept for every file served, the downloads folder's and the uploaded ones
+    (``server.repr_digests``; setting it up again, from the application factory, does nothing).
+    """
     app.add_routes(routes)
     app.on_startup.append(_create_folder)
+    repr_digests.setup(app, app[SETTINGS].data_dir / "digests")
 
 
 async def _create_folder(app: web.Application) -> None:
@@ -120,12 +128,16 @@ async def download(request: web.Request) -> web.StreamResponse:
     if not isinstance(opened, LocalFile):
         raise ApiError(E.NOT_FOUND, "no such file in the downloads folder")
     st = opened.stat  # fstat of the open file: the validators describe exactly the bytes that will be sent
+    etag = etag_for(st)
     rep = Representation(
         size=st.st_size,
-        etag=etag_for(st),
+        etag=etag,
         last_modified=st.st_mtime,
         content_type=content_type_for(name),
         filename=name,
+        digests=digests_for(
+            request.app, f"download/{name}", (etag.opaque, st.st_size, st.st_mtime_ns), opened
+        ),
     )
     return respond(request, rep, opened)
 

@@ -17,6 +17,14 @@ of that open descriptor, and the bytes come from the same descriptor. A file rep
 being sent keeps sending the old bytes under the old ETag; the next ``If-Range`` with that ETag gets the whole
 new file. A file that shrinks under us cannot meet the promised Content-Length: the connection is aborted, so
 the client sees an incomplete transfer rather than a wrong one.
+
+Digests (RFC 9530, ``server.rfc.digests``): the representation's digests, when known (``server.repr_digests``
+computes them in the background), go out as ``Repr-Digest`` on every 200 and 206. A ``Want-Content-Digest``
+asks for ``Content-Digest``, the digest of the body as sent: the plan then either has it already (a body that
+is the whole representation, whose digest is known; a HEAD, whose content is empty) or names the algorithm
+(``Plan.digest``), and ``FileSender`` hashes the planned body from the same open file before sending the
+head, then sends the bytes exactly as without it (zero-copy included). A request without ``Want-...`` costs
+two header look-ups more, nothing else.
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ import socket
 import stat
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -44,7 +53,8 @@ from multidict import istr
 
 from server import envelope
 from server.errors import ApiError, E
-from server.rfc import multipart
+from server.offloop_md5 import OffLoopMD5
+from server.rfc import digests, multipart
 from server.rfc.conditionals import EntityTag, Outcome, Preconditions, Validators, evaluate
 from server.rfc.content_disposition import content_disposition
 from server.rfc.dates import format_http_date
@@ -79,6 +89,15 @@ for _type, _ext in {
     _TYPES.add_type(_type, _ext)
 FALLBACK_TYPE: Final = "application/octet-stream"
 
+# A Content-Digest asked for (Want-Content-Digest) is computed before the head is sent, so its cost is latency
+# and CPU per request: bodies larger than this get none (RFC 9530 section 4: preferences "are only a hint. The
+# receiver of the field can ignore it ... or omit the field entirely"; section 6.7, "Resource Exhaustion":
+# "implementations can restrict ... the size of content"). A client verifies larger parts with Repr-Digest.
+MAX_CONTENT_DIGEST_BYTES: Final = 64 * 1024 * 1024
+HASH_READ_SIZE: Final = 1024 * 1024
+# Hashing is CPU work: two threads (the machine's cores), apart from the default executor's file reads.
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="content-digest")
+
 
 @functools.lru_cache(maxsize=1024)
 def content_type_for(name: str) -> str:
@@ -96,6 +115,9 @@ class Representation:
     last_modified: float  # seconds since the epoch
     content_type: str
     filename: str  # offered in Content-Disposition
+    # The whole representation's digests known so far, as (algorithm key, digest) (RFC 9530 Repr-Digest); none
+    # until ``server.repr_digests`` has computed them.
+    digests: tuple[tuple[str, bytes], ...] = ()
 
 
 # -- the decision (pure) -------------------------------------------------------------------------------------
@@ -117,10 +139,25 @@ class Plan:
     spans: tuple[Span, ...] = ()
     tail: bytes = b""
     error: ApiError | None = None  # 412 and 416 answer with the JSON envelope
+    # Want-Content-Digest: the algorithm whose Content-Digest of the body must be computed (then sent in the
+    # head) before the body is sent; None when there is none to compute.
+    digest: str | None = None
 
     @property
     def body_length(self) -> int:
         return sum(len(s.head) + s.count for s in self.spans) + len(self.tail)
+
+    def pieces(self) -> list[bytes | tuple[int, int]]:
+        """The body in order: framing bytes, and ``(offset, count)`` of the file."""
+        pieces: list[bytes | tuple[int, int]] = []
+        for span in self.spans:
+            if span.head:
+                pieces.append(span.head)
+            if span.count:
+                pieces.append((span.start, span.count))
+        if self.tail:
+            pieces.append(self.tail)
+        return pieces
 
 
 def _lines(headers: Mapping[str, str], name: str) -> list[str]:
@@ -173,6 +210,8 @@ _PRECONDITION_FIELDS: Final = (
     istr("If-Range"),
 )
 _RANGE: Final = istr("Range")
+_WANT_CONTENT_DIGEST: Final = istr("Want-Content-Digest")
+_WANT_REPR_DIGEST: Final = istr("Want-Repr-Digest")
 _NO_PRECONDITIONS: Final = Preconditions()
 
 
@@ -192,22 +231,91 @@ def _preconditions(headers: Mapping[str, str]) -> Preconditions:
 
 
 @functools.lru_cache(maxsize=1024)
-def _representation_headers(etag: str, last_modified: int, filename: str) -> dict[str, str]:
+def _representation_headers(
+    etag: str, last_modified: int, filename: str, known: tuple[tuple[str, bytes], ...]
+) -> dict[str, str]:
     """The representation's header fields of every 200 and 206 (derived once per file version; never mutated:
     plans merge it into new dicts)."""
-    return {
+    headers = {
         "Accept-Ranges": "bytes",  # RFC 9110 section 14.3
         "ETag": etag,
         "Last-Modified": format_http_date(last_modified),
         "Content-Disposition": content_disposition(filename),
         "X-Content-Type-Options": "nosniff",
     }
+    if known:
+        # RFC 9530 section 3: Repr-Digest is "calculated using a hashing algorithm applied to the entire
+        # selected representation data", the same for a 200 and any 206 of this version; Appendix B.1 and B.3
+        # send it unsolicited. (Section 3: "A sender MAY send a digest without knowing whether the recipient
+        # supports a given hashing algorithm".)
+        headers["Repr-Digest"] = digests.serialize(known)
+    return headers
+
+
+def _with_digests(
+    plan: Plan,
+    method: str,
+    rep: Representation,
+    want_content: dict[str, int] | None,
+    want_repr: dict[str, int] | None,
+) -> Plan:
+    """``plan`` (a 200 or 206) answering ``Want-Repr-Digest`` and ``Want-Content-Digest`` (RFC 9530 section 4)."""
+    headers = dict(plan.headers)
+    if want_repr is not None and rep.digests:
+        # Only the digests already known are offered (nothing is computed for this request); the client's
+        # preferred one among them, or none when it finds them all "not acceptable" (weight 0).
+        known = dict(rep.digests)
+        algorithm = digests.choose(want_repr, known)
+        if algorithm is None:
+            del headers["Repr-Digest"]
+        else:
+            headers["Repr-Digest"] = digests.serialize([(algorithm, known[algorithm])])
+    algorithm = digests.choose(want_content) if want_content is not None else None
+    if algorithm is None:
+        return replace(plan, headers=headers)
+    if method == "HEAD":
+        # RFC 9530 Appendix B.2: for a HEAD, "The response Content-Digest field-value is computed on empty
+        # content" (the content a HEAD carries), not on the content a GET would carry.
+        headers["Content-Digest"] = digests.serialize([(algorithm, digests.EMPTY[algorithm])])
+        return replace(plan, headers=headers)
+    # Section 2: Content-Digest is computed on "the actual message content": the range for a single-range 206,
+    # the whole multipart/byteranges body (framing included) for several ranges (each part carries no
+    # header field of its own for it), the file for a 200.
+    whole = len(plan.spans) == 1 and not plan.spans[0].head and not plan.tail
+    whole = whole and plan.spans[0].start == 0 and plan.spans[0].count == rep.size
+    known_digest = dict(rep.digests).get(algorithm) if whole else None
+    if known_digest is not None:
+        # Appendix B.1: when the content is the whole representation data, "Content-Digest and Repr-Digest
+        # are both computed over" the same bytes, "thus, they have the same value": nothing to compute.
+        headers["Content-Digest"] = digests.serialize([(algorithm, known_digest)])
+        return replace(plan, headers=headers)
+    if plan.body_length > MAX_CONTENT_DIGEST_BYTES:
+        return replace(plan, headers=headers)
+    return replace(plan, headers=headers, digest=algorithm)
 
 
 def plan_response(
     method: str, headers: Mapping[str, str], rep: Representation, *, now: float, boundary: str
 ) -> Plan:
     """Decide the whole answer to ``method`` with request ``headers`` for ``rep``; no I/O."""
+    plan = _plan_ranges(method, headers, rep, now=now, boundary=boundary)
+    if plan.status not in (200, 206) or (
+        _WANT_CONTENT_DIGEST not in headers and _WANT_REPR_DIGEST not in headers
+    ):
+        return plan
+    # RFC 9651 section 4.2: "parsers MUST combine all field lines in the same section (header or trailer)
+    # that case-insensitively match the field name into a single comma-separated field-value".
+    want_content = digests.parse_preferences(_field(headers, "Want-Content-Digest"))
+    want_repr = digests.parse_preferences(_field(headers, "Want-Repr-Digest"))
+    if want_content is None and want_repr is None:
+        return plan
+    return _with_digests(plan, method, rep, want_content, want_repr)
+
+
+def _plan_ranges(
+    method: str, headers: Mapping[str, str], rep: Representation, *, now: float, boundary: str
+) -> Plan:
+    """The answer without what Want-Content-Digest and Want-Repr-Digest ask for."""
     validators = validators_of(rep, now)
     etag = str(rep.etag)
     range_lines = _lines(headers, _RANGE)
@@ -224,7 +332,9 @@ def plan_response(
     if outcome is Outcome.PRECONDITION_FAILED:
         return Plan(412, {}, error=ApiError(E.PRECONDITION_FAILED))
 
-    representation_headers = _representation_headers(etag, validators.last_modified, rep.filename)
+    representation_headers = _representation_headers(
+        etag, validators.last_modified, rep.filename, rep.digests
+    )
     selection = None
     if method in RANGE_METHODS and outcome is Outcome.SERVE:
         selection = select_ranges(range_value, rep.size)
@@ -368,6 +478,12 @@ class FileSender(web.StreamResponse):
         local = source if isinstance(source, LocalFile) and not SENDFILE_DISABLED else None
         sock = _plain_socket(request.transport) if local is not None and request.method != "HEAD" else None
         try:
+            if self._plan.digest is not None:
+                # RFC 9530 section 2: Content-Digest "can be sent in a trailer section", but browsers do not
+                # expose trailers: it goes in the head, so the body is hashed before the head is sent.
+                algorithm = self._plan.digest
+                checksum = await _body_digest(self._plan, source, algorithm)
+                self.headers["Content-Digest"] = digests.serialize([(algorithm, checksum)])
             writer = await super().prepare(request)
             if request.method != "HEAD":  # RFC 9110 section 9.3.2: "the server MUST NOT send content"
                 if sock is not None and local is not None and await self._send_direct(request, sock, local):
@@ -399,15 +515,7 @@ class FileSender(web.StreamResponse):
             raise ConnectionResetError("the client went away")
         if transport.get_write_buffer_size():
             return False  # bytes still queued in the transport must go first: let asyncio order them
-        pieces: list[bytes | tuple[int, int]] = []
-        for span in self._plan.spans:
-            if span.head:
-                pieces.append(span.head)
-            if span.count:
-                pieces.append((span.start, span.count))
-        if self._plan.tail:
-            pieces.append(self._plan.tail)
-        return await SocketSender(sock, source.fd, pieces, self._plan.body_length).run()
+        return await SocketSender(sock, source.fd, self._plan.pieces(), self._plan.body_length).run()
 
     async def _send(self, request: web.BaseRequest, start: int, count: int) -> None:
         if count == 0:
@@ -444,6 +552,56 @@ class FileSender(web.StreamResponse):
         if sent < count:
             raise _FileShrank()
         return True
+
+
+# -- Content-Digest of a planned body ------------------------------------------------------------------------
+
+
+async def _body_digest(plan: Plan, source: Source, algorithm: str) -> bytes:
+    """The ``algorithm`` checksum of the body ``plan`` sends from ``source``, hashed off the event loop.
+
+    (A backend without local files is read twice then: once here, once to send.)
+    """
+    pieces = plan.pieces()
+    if isinstance(source, LocalFile):
+        # One trip to a worker thread for the whole body: reads and hashing both release the GIL.
+        return await asyncio.get_running_loop().run_in_executor(
+            _HASHING, hash_file_pieces, source.fd, pieces, algorithm
+        )
+    hasher = OffLoopMD5(digests.HASHES[algorithm]())  # (any hashlib object, despite its name)
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            hasher.feed(piece)
+            continue
+        start, count = piece
+        read = 0
+        async for data in source.read(start, count):
+            read += len(data)
+            hasher.feed(data)
+        if read < count:
+            raise _FileShrank()
+    await hasher.wait()
+    return hasher.digests[0].digest()
+
+
+def hash_file_pieces(fd: int, pieces: list[bytes | tuple[int, int]], algorithm: str) -> bytes:
+    """The ``algorithm`` checksum of ``pieces`` (bytes, or ``(offset, count)`` of the file ``fd``), read with
+    ``preadv`` into one reused buffer (blocking: runs in a worker thread)."""
+    hasher = digests.HASHES[algorithm]()
+    buffer = memoryview(bytearray(HASH_READ_SIZE))
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            hasher.update(piece)
+            continue
+        offset, count = piece
+        while count > 0:
+            n = os.preadv(fd, [buffer[: min(HASH_READ_SIZE, count)]], offset)
+            if n == 0:
+                raise _FileShrank()
+            hasher.update(buffer[:n])
+            offset += n
+            count -= n
+    return hasher.digest()
 
 
 # -- straight into the socket --------------------------------------------------------------------------------

@@ -61,6 +61,11 @@ CONDITIONAL_HEADERS = [
     {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
     for name in ("Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
 ]
+# RFC 9530 section 4: which digests the answer carries (Content-Digest, Repr-Digest); ignored when invalid.
+DIGEST_HEADERS = [
+    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+    for name in ("Want-Content-Digest", "Want-Repr-Digest")
+]
 
 
 def _served(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
@@ -71,7 +76,11 @@ def _served(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
         "304": {"description": "not modified"},
         **_errors(400, 404, 408, 412, 416, *COMMON),
     }
-    operation = {"summary": summary, "parameters": parameters + CONDITIONAL_HEADERS, "responses": responses}
+    operation = {
+        "summary": summary,
+        "parameters": parameters + CONDITIONAL_HEADERS + DIGEST_HEADERS,
+        "responses": responses,
+    }
     return {"get": operation, "head": {**operation, "summary": summary + " (headers only)"}}
 
 

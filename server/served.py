@@ -4,7 +4,8 @@ A file is served only once it is published (complete and verified) and only unde
 gave it. Its content never changes (it is named by its MD5), so ``"<fileId>"`` is a perfect strong ETag; its
 Last-Modified is the moment it was published. It is offered (Content-Disposition) under the ``name`` in the
 URL's query, which the handshake puts in each uploader's own link (``?name=report.pdf``), else as
-``<fileId><ext>``: no handshake decides what another uploader's link downloads as.
+``<fileId><ext>``: no handshake decides what another uploader's link downloads as. Its ``Repr-Digest`` comes
+from ``server.repr_digests`` (computed when the file is first asked for, then kept).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aiohttp import web
 from server.errors import ApiError, E
 from server.file_response import LocalFile, Representation, Source, StreamedFile, content_type_for, respond
 from server.keys import UPLOADS
+from server.repr_digests import digests_for
 from server.rfc.conditionals import EntityTag
 from server.uploads.protocol import parse_name, split_upload_path
 
@@ -32,19 +34,23 @@ async def uploaded_file(request: web.Request) -> web.StreamResponse:
         raise ApiError(E.NOT_FOUND, "no such uploaded file")
     source: Source
     stored, size = published.file, published.file.size
+    mtime_ns = int(stored.created_at * 1e9)
     if published.path is not None:
         try:
             source = LocalFile.open(published.path)  # an open and an fstat of a local file: on the loop
         except OSError:
             raise ApiError(E.NOT_FOUND, "no such uploaded file") from None
-        size = source.stat.st_size
+        size, mtime_ns = source.stat.st_size, source.stat.st_mtime_ns
     else:
         source = StreamedFile(published.read)
+    etag = f'"{file_id}"'
     rep = Representation(
         size=size,
-        etag=EntityTag(f'"{file_id}"'),
+        etag=EntityTag(etag),
         last_modified=stored.created_at,
         content_type=content_type_for(file_id + ext),
         filename=name or file_id + ext,
+        # One digest per file, whatever extension it is offered under.
+        digests=digests_for(request.app, f"upload/{file_id}", (etag, size, mtime_ns), source),
     )
     return respond(request, rep, source)

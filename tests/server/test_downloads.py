@@ -23,6 +23,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from server.rfc.dates import format_http_date
+from tests.support.digests import await_repr_digest, wait_for_repr_digest
 from tests.support.http_ranges import noise, offered_name, parse_byteranges, pattern, raw_request
 from tests.support.seed_protocol import SeedClient, plan
 from tests.support.server_process import ServerProcess
@@ -57,6 +58,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("downloads") / "data"
     _populate(data_dir)
     server = _start(data_dir)
+    _wait_for_digests(server)
     yield server
     server.stop()
     assert server.errors_logged() == []
@@ -67,6 +69,7 @@ def nosendfile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     data_dir = tmp_path_factory.mktemp("downloads-nosendfile") / "data"
     _populate(data_dir)
     server = _start(data_dir, env={"AIOHTTP_NOSENDFILE": "1"})
+    _wait_for_digests(server)
     yield server
     server.stop()
     assert server.errors_logged() == []
@@ -76,6 +79,13 @@ def nosendfile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
 def any_srv(request: pytest.FixtureRequest) -> ServerProcess:
     """Both ways of sending bytes: zero-copy sendfile and userspace reads."""
     return request.getfixturevalue("srv" if request.param == "sendfile" else "nosendfile")
+
+
+def _wait_for_digests(server: ServerProcess) -> None:
+    """The Repr-Digest of each file is computed in the background once the file is first asked for: wait for
+    them all, so that answers compared with each other (a HEAD with its GET) see the same state."""
+    for name in os.listdir(folder_of(server)):
+        wait_for_repr_digest(str(url(server, name)))
 
 
 def folder_of(server: ServerProcess) -> Path:
@@ -635,6 +645,7 @@ async def test_uploaded_file_is_served_like_a_download(
     assert status == 304
     status, headers, _ = await fetch(http, target, Range=f"bytes={len(data)}-")
     assert (status, headers["Content-Range"]) == (416, f"bytes */{len(data)}")
+    await await_repr_digest(http, target)  # (computed in the background: GET and HEAD then agree on it)
     _, get_headers, _ = await fetch(http, target)
     head_status, head_headers, head_body = await fetch(http, target, "HEAD")
     assert (head_status, head_body, without_date(head_headers)) == (200, b"", without_date(get_headers))
