@@ -9,6 +9,9 @@ from aiohttp import web
 
 from server.errors import ApiError
 
+# Statuses outside RFC 9110 have no standard reason phrase; tus names its own.
+_REASONS = {460: "Checksum Mismatch"}
+
 
 def _json(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
@@ -17,7 +20,12 @@ def _json(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | 
     except UnicodeEncodeError:  # a lone surrogate in some text: JSON's \u escapes carry what UTF-8 cannot
         body = json.dumps(payload, separators=(",", ":")).encode("ascii")
     return web.Response(
-        body=body, status=status, headers=headers, content_type="application/json", charset="utf-8"
+        body=body,
+        status=status,
+        reason=_REASONS.get(status),
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
     )
 
 

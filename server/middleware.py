@@ -18,12 +18,20 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-CORS_PATHS = ("/api/", "/upload/", "/download/")
-ALLOWED_METHODS = "GET, HEAD, POST, OPTIONS"
+CORS_PATHS = ("/api/", "/upload/", "/download/", "/files")
+ALLOWED_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = (
-    "Content-Type, Range, If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since"
+    "Content-Type, Range, If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, "
+    "Tus-Resumable, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Offset, Upload-Checksum, "
+    "Upload-Concat, Upload-Complete, Upload-Draft-Interop-Version, X-HTTP-Method-Override, X-Request-ID"
 )
-EXPOSED_HEADERS = "Content-Range, Content-Disposition, Content-Length, Accept-Ranges, ETag, Last-Modified"
+# What a page on another origin may read: the downloads' fields, tus's and the IETF draft's.
+EXPOSED_HEADERS = (
+    "Content-Range, Content-Disposition, Content-Length, Accept-Ranges, ETag, Last-Modified, Location, "
+    "Upload-Offset, Upload-Length, Upload-Metadata, Upload-Defer-Length, Upload-Expires, Upload-Concat, "
+    "Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm, Upload-Complete, "
+    "Upload-Limit, Upload-Draft-Interop-Version"
+)
 
 
 def _origin_allowed(request: web.Request, origin: str) -> bool:

@@ -1,0 +1,270 @@
+"""Stream uploads (tus 1.0, the IETF resumable-upload draft): an upload resource with an offset, appended to.
+
+A stream upload is a store ``Upload`` without a chunk list: each append that brought bytes is its next chunk,
+so its offset is the sum of its kept chunks, and that is only ever reported once they are kept (never goes
+back: a chunk is recorded after its bytes are in place, ``--fsync`` saying what survives a power loss). The
+decisions, as for the seed's protocol (``service.UploadService``, whose locks, ``TailGate``, space checks
+and background assembly this shares, so both protocols work on the same storage):
+
+- an append must start at the upload's offset (else ``409 OFFSET_MISMATCH``), and one append at a time
+  writes to an upload: a second one meanwhile is refused (``423 UPLOAD_LOCKED``; the draft would rather end
+  the older one, but a refusal leaves nothing ambiguous, and clients retry it);
+- bytes past the declared length are refused, nothing of that append kept (``413 PAST_UPLOAD_LENGTH``);
+- a body cut off before its end keeps what arrived ("The Server SHOULD always attempt to store as much of
+  the received data as possible"), unless it carried a checksum: then nothing of it is kept, as when the
+  checksum does not match (``460 CHECKSUM_MISMATCH``);
+- when the offset reaches the length, the file is assembled and published under its MD5 (the same file the
+  seed's protocol finds by its fileId), offered under the extension and name its metadata gave; the upload
+  resource stays, complete, until it expires or is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import TYPE_CHECKING, Protocol
+
+from server.errors import ApiError, E
+from server.offloop_md5 import OffLoopMD5
+from server.storage.contract import AssemblesInPlace, Buffer, StagedChunk, Upload
+from server.tus.headers import Checksum
+from wire import names
+
+if TYPE_CHECKING:
+    from server.uploads.service import UploadService
+
+log = logging.getLogger(__name__)
+
+
+class StreamBody(Protocol):
+    """An append's bytes as the handler delivers them. ``cut`` turns true when the body ended before its end
+    (the client went away, or stopped sending): what arrived until then is good, it simply stops."""
+
+    cut: bool
+
+    def __aiter__(self) -> AsyncIterator[Buffer]: ...
+
+
+def offset_of(upload: Upload) -> int:
+    """How many bytes of the upload are kept (its length, once published)."""
+    if upload.published is not None:
+        return upload.size or 0
+    return sum(upload.stored.values())
+
+
+class _Counted:
+    """The body as the store pulls it: counted against the room left, hashed for a checksum on the way."""
+
+    def __init__(self, body: StreamBody, room: int, checksum: Checksum | None) -> None:
+        self._body = body
+        self._room = room
+        self.hasher = OffLoopMD5(hashlib.new(checksum.algorithm)) if checksum is not None else None
+
+    async def __aiter__(self) -> AsyncIterator[Buffer]:
+        async for piece in self._body:
+            self._room -= len(piece)
+            if self._room < 0:
+                raise ApiError(
+                    E.PAST_UPLOAD_LENGTH,
+                    "the data goes past the upload's length (Upload-Length); nothing of this request was kept",
+                )
+            if self.hasher is not None:
+                self.hasher.feed(piece)
+            yield piece
+
+    async def digest(self) -> bytes | None:
+        if self.hasher is None:
+            return None
+        await self.hasher.wait()
+        return self.hasher.digests[0].digest()
+
+
+class StreamUploads:
+    def __init__(self, uploads: UploadService) -> None:
+        self._uploads = uploads
+        self.store = uploads.store
+        self.settings = uploads.settings
+        self.clock = uploads.clock
+
+    def expires_at(self, upload: Upload) -> float:
+        """When the sweep forgets the upload unless it is used again (``--upload-ttl-seconds``; an upload no
+        byte of which arrived: ``--empty-upload-ttl-seconds``)."""
+        busy = upload.stored or upload.published is not None
+        ttl = self.settings.upload_ttl_seconds if busy else self.settings.empty_upload_ttl_seconds
+        return upload.updated_at + ttl
+
+    @staticmethod
+    def protocol_info(upload: Upload) -> dict[str, object]:
+        """What the protocol that created the upload keeps with it (``create``'s ``info``)."""
+        info = json.loads(upload.info or "{}")
+        return info if isinstance(info, dict) else {}
+
+    async def get(self, key: str) -> Upload | None:
+        upload = await self.store.get_upload(key)
+        return upload if upload is not None and upload.chunk_ids is None else None
+
+    async def create(self, size: int | None, name: str | None, info: dict[str, object]) -> Upload:
+        """A new upload of ``size`` bytes (None: told later) whose file is offered under ``name``."""
+        self._check_length(size)
+        await self._uploads.check_space(0)
+        limit = self.settings.max_uploads_in_progress
+        if await self.store.count_uploads(holding_bytes=True) >= limit:
+            raise ApiError(
+                E.TOO_MANY_UPLOADS,
+                f"{limit} uploads holding data are in progress, the most this server keeps; try again later",
+            )
+        # Not 32 hex digits: a stream upload's key can never be a fileId of the seed's protocol.
+        key = secrets.token_urlsafe(18)
+        text = json.dumps({**info, "name": name}, ensure_ascii=False)
+        upload = await self.store.create_upload(key, None, size, self.clock(), text)
+        if size == 0:  # "Such an upload is immediately complete after its creation"
+            async with self._uploads.locks.hold(key):
+                upload = await self._finish(upload)
+        return upload
+
+    async def append(
+        self,
+        key: str,
+        offset: int,
+        body: StreamBody,
+        *,
+        length: int | None = None,
+        checksum: Checksum | None = None,
+    ) -> Upload:
+        """Append ``body`` at ``offset`` (declaring the upload's ``length`` if it was deferred); the upload
+        after it."""
+        upload = await self._found(key)
+        current = offset_of(upload)
+        if length is not None and length != upload.size:
+            if upload.size is not None:
+                raise ApiError(
+                    E.BAD_UPLOAD_HEADER,
+                    f"Upload-Length is {length}, but the upload's length is {upload.size}: once set it does not "
+                    "change",
+                )
+            self._check_length(length)
+            if length < current:
+                raise ApiError(
+                    E.BAD_UPLOAD_HEADER,
+                    f"Upload-Length {length} is less than the {current} bytes already kept",
+                )
+        if offset != current:
+            raise ApiError(
+                E.OFFSET_MISMATCH, f"Upload-Offset is {offset}, but the upload's offset is {current}"
+            )
+        token = self._uploads.tails.try_claim(key)
+        if token is None:
+            raise ApiError(
+                E.UPLOAD_LOCKED,
+                "another request is appending to this upload; try again once it ended (HEAD tells the offset)",
+            )
+        try:
+            if length is not None and upload.size is None:
+                await self.store.touch_upload(key, self.clock(), size=length)
+                upload = await self._found(key)
+            if upload.published is not None:
+                await self._refuse_more(body)
+                return upload
+            await self._uploads.check_space(0)
+            room = (upload.size if upload.size is not None else self.settings.max_file_bytes) - current
+            counted = _Counted(body, room, checksum)
+            staged = await self._write(upload, counted)
+            upload = await self._keep(upload, staged, await self._verdict(body, counted, checksum))
+            if upload.size is not None and offset_of(upload) == upload.size:
+                async with self._uploads.locks.hold(key):
+                    upload = await self._finish(upload)
+        finally:
+            self._uploads.tails.release(key, token)
+        if upload.published is None and upload.chunk_count and not self._in_place_ready(upload):
+            self._uploads.advance_later(key)  # after a restart: fold the chunks kept meanwhile into the file
+        return upload
+
+    async def terminate(self, key: str) -> None:
+        """Forget the upload and its bytes ("free associated resources"); a file it published stays."""
+        upload = await self._found(key)
+        async with self._uploads.locks.hold(key):
+            await self.store.delete_upload(upload.key)
+
+    # -- the steps --------------------------------------------------------------------------------------------
+
+    async def _found(self, key: str) -> Upload:
+        upload = await self.get(key)
+        if upload is None:
+            raise ApiError(
+                E.NOT_FOUND,
+                "no upload at this URL: it never existed, was deleted, or expired; start a new upload",
+            )
+        return upload
+
+    def _check_length(self, size: int | None) -> None:
+        limit = self.settings.max_file_bytes
+        if size is not None and size > limit:
+            raise ApiError(
+                E.FILE_TOO_LARGE,
+                f"the upload is {size} bytes; this server accepts at most {limit} (Tus-Max-Size)",
+            )
+
+    def _in_place_ready(self, upload: Upload) -> bool:
+        store = self.store
+        return isinstance(store, AssemblesInPlace) and store.tail(upload) == upload.chunk_count
+
+    async def _write(self, upload: Upload, reader: AsyncIterable[Buffer]) -> StagedChunk:
+        store = self.store
+        if isinstance(store, AssemblesInPlace) and store.tail(upload) == upload.chunk_count:
+            return await store.write_chunk_in_place(upload, upload.chunk_count, reader)
+        return await store.write_chunk(upload, upload.chunk_count, reader)
+
+    @staticmethod
+    async def _verdict(body: StreamBody, counted: _Counted, checksum: Checksum | None) -> ApiError | None:
+        """Why the staged bytes must not be kept, if they must not."""
+        if checksum is None:
+            return None
+        if body.cut:  # "Once the entire request has been received, the Server MUST verify": it never was
+            return ApiError(E.INCOMPLETE_BODY, "the request ended before its end; nothing of it was kept")
+        digest = await counted.digest()
+        if digest != checksum.digest:
+            return ApiError(
+                E.CHECKSUM_MISMATCH,
+                f"the data's {checksum.algorithm} is not the one Upload-Checksum gives; none of it was kept, "
+                "send it again",
+            )
+        return None
+
+    async def _keep(self, seen: Upload, staged: StagedChunk, refusal: ApiError | None) -> Upload:
+        async with self._uploads.locks.hold(seen.key):
+            upload = await self.store.get_upload(seen.key)
+            if (
+                refusal is not None
+                or staged.size == 0
+                or upload is None
+                or upload.created_at != seen.created_at
+            ):
+                await self.store.discard_chunk(staged)
+                if refusal is not None:
+                    raise refusal
+                if upload is None:
+                    raise ApiError(E.NOT_FOUND, "the upload was deleted while this request's data arrived")
+                return upload
+            upload = await self.store.keep_chunk(staged)
+            await self.store.touch_upload(upload.key, self.clock())
+            return await self._found(upload.key)
+
+    async def _refuse_more(self, body: StreamBody) -> None:
+        """A complete upload takes no more bytes (an empty append is fine)."""
+        async for piece in body:
+            if piece:
+                raise ApiError(E.PAST_UPLOAD_LENGTH, "the upload is complete: it takes no more data")
+
+    async def _finish(self, upload: Upload) -> Upload:
+        """Under the upload's lock, its end held: assemble, publish under the MD5, offer it under its name."""
+        assembly = await self.store.assemble(upload)
+        stored = await self.store.publish(assembly)
+        name = names.offered_name(str(self.protocol_info(upload).get("name") or ""))
+        await self.store.add_name(stored.file_id, names.offered_ext(name or ""), name)
+        log.info(
+            "assembled stream upload %s: %d bytes, published as %s", upload.key, stored.size, stored.file_id
+        )
+        return await self._found(upload.key)
