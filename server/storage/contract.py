@@ -163,6 +163,11 @@ class Store(Protocol):
     async def discard_chunk(self, staged: StagedChunk) -> None:
         """Drop staged bytes (refused, not needed, or their upload is gone)."""
 
+    def read_upload(self, upload: Upload) -> AsyncIterator[bytes]:
+        """The bytes of the upload's kept chunks, in order (a partial upload of tus's concatenation, read into
+        the final one). The service holds the upload's end meanwhile, so nothing is appended to it."""
+        ...
+
     # Assembly.
     async def assemble(self, upload: Upload) -> Assembly:
         """With every chunk kept: the whole file in order, hidden, with its MD5 computed on the way."""

@@ -86,7 +86,13 @@ async def _options(request: web.Request) -> web.Response:
 async def _create(request: web.Request) -> web.Response:
     length = tus.parse_size("Upload-Length", request.headers.get("Upload-Length"))
     deferred = tus.parse_defer_length(request.headers.get("Upload-Defer-Length"))
-    if (length is None) == (not deferred) or (length is not None and deferred):
+    raw_concat = request.headers.get("Upload-Concat")
+    concat = tus.parse_concat(raw_concat, COLLECTION)
+    final = concat is not None and not concat.partial
+    if final and (length is not None or deferred):
+        # "The Client MUST NOT include the Upload-Length header in the final upload creation."
+        raise ApiError(E.BAD_UPLOAD_HEADER, "a final upload (Upload-Concat: final) takes no Upload-Length")
+    if not final and ((length is None) == (not deferred) or (length is not None and deferred)):
         raise ApiError(
             E.BAD_UPLOAD_HEADER,
             "a new upload needs either Upload-Length or Upload-Defer-Length: 1 (not both)",
@@ -98,8 +104,16 @@ async def _create(request: web.Request) -> web.Response:
     with_upload = _has_body(request)
     if with_upload:
         _check_content_type(request)
+        if final:
+            raise ApiError(E.FORBIDDEN, "a final upload (Upload-Concat: final) takes no data")
     streams = request.app[STREAMS]
-    upload = await streams.create(length, name, {"protocol": "tus", "metadata": raw_metadata})
+    info: dict[str, object] = {"protocol": "tus", "metadata": raw_metadata}
+    if concat is not None:
+        info |= {"concat": "partial" if concat.partial else "final", "concat_header": raw_concat}
+    if concat is not None and not concat.partial:
+        upload = await streams.concatenate(list(concat.parts), name, info)
+    else:
+        upload = await streams.create(length, name, info)
     answer = {"Location": _url(request, upload.key), **_state(request, upload)}
     if with_upload:  # creation-with-upload: "similar rules as for the PATCH request and response apply"
         body = RequestBody(request, request.app[SETTINGS].body_timeout_seconds)
@@ -119,9 +133,11 @@ async def _head(request: web.Request, key: str) -> web.Response:
         answer["Upload-Length"] = str(upload.size)
     else:  # "As long as the length of the upload is not known, the Server MUST set Upload-Defer-Length: 1"
         answer["Upload-Defer-Length"] = "1"
-    metadata = request.app[STREAMS].protocol_info(upload).get("metadata")
-    if metadata:  # "responses to HEAD requests MUST include the Upload-Metadata header" as it was given
-        answer["Upload-Metadata"] = str(metadata)
+    info = request.app[STREAMS].protocol_info(upload)
+    if info.get("metadata"):  # "responses to HEAD requests MUST include the Upload-Metadata header" as given
+        answer["Upload-Metadata"] = str(info["metadata"])
+    if info.get("concat_header"):  # "MUST include the Upload-Concat header and its value as received"
+        answer["Upload-Concat"] = str(info["concat_header"])
     return web.Response(status=200, headers=answer)
 
 

@@ -21,6 +21,7 @@ EXTENSIONS = (
     "termination",
     "checksum",
     "expiration",
+    "concatenation",
 )
 # "The Server MUST support at least the SHA1 checksum algorithm identified by sha1."
 CHECKSUM_ALGORITHMS = ("md5", "sha1", "sha256")
@@ -108,6 +109,41 @@ def parse_checksum(value: str | None) -> Checksum | None:
     except (binascii.Error, ValueError):
         raise ApiError(E.BAD_UPLOAD_HEADER, "Upload-Checksum: the checksum is not Base64") from None
     return Checksum(algorithm, digest)
+
+
+@dataclass(frozen=True)
+class Concat:
+    """``Upload-Concat``: a partial upload, or a final one made of the uploads at ``parts`` (their keys)."""
+
+    partial: bool
+    parts: tuple[str, ...] = ()
+
+
+def parse_concat(value: str | None, collection: str) -> Concat | None:
+    """ "If the upload is a partial one, the header value MUST be partial. In the case of a final upload, its
+    value MUST be final followed by a semicolon and a space-separated list of partial upload URLs"; "The partial
+    uploads URLs MAY be absolute or relative". Each URL must name an upload under ``collection``."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text == "partial":
+        return Concat(partial=True)
+    kind, semicolon, urls = text.partition(";")
+    if kind.strip() != "final" or not semicolon or not urls.split():
+        raise ApiError(
+            E.BAD_UPLOAD_HEADER,
+            f"Upload-Concat must be 'partial' or 'final;<url> <url>...', got {value[:60]!r}",
+        )
+    keys = []
+    for url in urls.split():
+        path = url.split("://", 1)[-1]
+        path = path[path.find("/") :] if "://" in url else path
+        if not path.startswith(collection) or not path[len(collection) :] or "/" in path[len(collection) :]:
+            raise ApiError(
+                E.BAD_UPLOAD_HEADER, f"Upload-Concat: {url[:80]!r} is not an upload URL of this server"
+            )
+        keys.append(path[len(collection) :])
+    return Concat(partial=False, parts=tuple(keys))
 
 
 def check_version(value: str | None) -> None:

@@ -15,7 +15,11 @@ and background assembly this shares, so both protocols work on the same storage)
   checksum does not match (``460 CHECKSUM_MISMATCH``);
 - when the offset reaches the length, the file is assembled and published under its MD5 (the same file the
   seed's protocol finds by its fileId), offered under the extension and name its metadata gave; the upload
-  resource stays, complete, until it expires or is deleted.
+  resource stays, complete, until it expires or is deleted;
+- tus's concatenation: a *partial* upload is never published ("The Server SHOULD NOT process these partial
+  uploads until they are concatenated"); a *final* one is made, when it is created, of complete partial
+  uploads read in order (``Store.read_upload``) into a new upload, which is then published; the partial
+  uploads stay until they expire ("The Client ... MAY attempt to use a partial upload multiple times").
 """
 
 from __future__ import annotations
@@ -125,6 +129,39 @@ class StreamUploads:
                 upload = await self._finish(upload)
         return upload
 
+    async def concatenate(self, keys: list[str], name: str | None, info: dict[str, object]) -> Upload:
+        """A final upload made of these complete partial uploads, in order, published at once."""
+        partials = [await self._found(key) for key in keys]
+        for partial in partials:
+            complete = partial.size is not None and offset_of(partial) == partial.size
+            if self.protocol_info(partial).get("concat") != "partial" or not complete:
+                raise ApiError(
+                    E.BAD_UPLOAD_HEADER,
+                    f"upload {partial.key} is not a complete partial upload (Upload-Concat: partial); concatenate "
+                    "partial uploads once they are complete",
+                )
+        size = sum(partial.size or 0 for partial in partials)
+        final = await self.create(size, name, info)
+        if final.published is not None:  # nothing to read: an empty file
+            return final
+        tokens = {}
+        try:
+            for key in [final.key, *dict.fromkeys(keys)]:  # each end held once, so nothing appends meanwhile
+                token = self._uploads.tails.try_claim(key)
+                if token is None:
+                    raise ApiError(
+                        E.UPLOAD_LOCKED, f"upload {key} is being appended to; try again once it ended"
+                    )
+                tokens[key] = token
+            for partial in partials:
+                staged = await self._write(final, self.store.read_upload(partial))
+                final = await self._keep(final, staged, None)
+            async with self._uploads.locks.hold(final.key):
+                return await self._finish(final)
+        finally:
+            for key, token in tokens.items():
+                self._uploads.tails.release(key, token)
+
     async def append(
         self,
         key: str,
@@ -151,6 +188,9 @@ class StreamUploads:
                     E.BAD_UPLOAD_HEADER,
                     f"Upload-Length {length} is less than the {current} bytes already kept",
                 )
+        if self.protocol_info(upload).get("concat") == "final":
+            # "The Server MUST respond with the 403 Forbidden status to PATCH requests against a final upload"
+            raise ApiError(E.FORBIDDEN, "this upload is the concatenation of others: it takes no data")
         if offset != current:
             raise ApiError(
                 E.OFFSET_MISMATCH, f"Upload-Offset is {offset}, but the upload's offset is {current}"
@@ -259,7 +299,10 @@ class StreamUploads:
                 raise ApiError(E.PAST_UPLOAD_LENGTH, "the upload is complete: it takes no more data")
 
     async def _finish(self, upload: Upload) -> Upload:
-        """Under the upload's lock, its end held: assemble, publish under the MD5, offer it under its name."""
+        """Under the upload's lock, its end held: assemble, publish under the MD5, offer it under its name (a
+        partial upload of a concatenation waits for its final upload instead)."""
+        if self.protocol_info(upload).get("concat") == "partial":
+            return upload
         assembly = await self.store.assemble(upload)
         stored = await self.store.publish(assembly)
         name = names.offered_name(str(self.protocol_info(upload).get("name") or ""))

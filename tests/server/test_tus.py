@@ -74,6 +74,7 @@ async def test_options_advertises_what_works(server: ServerProcess, http: aiohtt
             "termination",
             "checksum",
             "expiration",
+            "concatenation",
         }
         assert resp.headers["Tus-Max-Size"] == str(16 * 1024**3)  # --max-file-bytes
         assert "sha1" in resp.headers["Tus-Checksum-Algorithm"].split(",")
@@ -253,7 +254,9 @@ async def test_a_second_append_at_once_is_refused_while_the_first_runs(
         )
 
         async def locked() -> bool:
-            return (await patch(http, url, 0, b"y" * 10)).status == 423
+            # A probe that changes nothing either way: its checksum is wrong (460) unless it is refused first.
+            wrong = {"Upload-Checksum": f"sha1 {b64(hashlib.sha1(b'other').digest())}"}
+            return (await patch(http, url, 0, b"y" * 10, **wrong)).status == 423
 
         await async_wait_until(locked, what="the second PATCH refused with 423")
     # The first one was cut off: what arrived is kept, and the offset says so.
@@ -304,3 +307,57 @@ async def test_many_uploads_at_once(server: ServerProcess, http: aiohttp.ClientS
     await asyncio.gather(*(upload(data) for data in files))
     for data in files:
         assert await published(http, server, data) == data
+
+
+async def test_concatenation(server: ServerProcess, http: aiohttp.ClientSession) -> None:
+    """The spec's example: partial uploads "hello" and " world" in parallel, then a final one."""
+    partial = {"Upload-Concat": "partial"}
+    a, b = await asyncio.gather(create(http, server, 5, **partial), create(http, server, 6, **partial))
+    await asyncio.gather(patch(http, a, 0, b"hello"), patch(http, b, 0, b" world"))
+    resp = await head(http, a)
+    assert resp.headers["Upload-Concat"] == "partial" and resp.headers["Upload-Offset"] == "5"
+    # "The Server SHOULD NOT process these partial uploads until they are concatenated"
+    async with http.get(f"{server.url}/upload/{hashlib.md5(b'hello').hexdigest()}") as got:
+        assert got.status == 404
+    relative_b = urlsplit(b).path  # "The partial uploads URLs MAY be absolute or relative"
+    concat = f"final;{a} {relative_b}"
+    metadata = {"Upload-Metadata": f"filename {b64(b'greeting.txt')}"}
+    async with http.post(
+        f"{server.url}/files/", headers={**TUS, "Upload-Concat": concat, **metadata}
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        final = resp.headers["Location"]
+    resp = await head(http, final)
+    # "After successful concatenation, the Upload-Offset and Upload-Length MUST be set and ... equal."
+    assert resp.headers["Upload-Offset"] == resp.headers["Upload-Length"] == "11"
+    assert resp.headers["Upload-Concat"] == concat
+    assert await published(http, server, b"hello world", ".txt") == b"hello world"
+    # "The Server MUST respond with the 403 Forbidden status to PATCH requests against a final upload URL"
+    assert (await patch(http, final, 11, b"!")).status == 403
+    # "The Client ... MAY attempt to use a partial upload multiple times"
+    async with http.post(
+        f"{server.url}/files/", headers={**TUS, "Upload-Concat": f"final;{b} {b} {a}"}
+    ) as resp:
+        assert resp.status == 201
+    assert await published(http, server, b" world world" + b"hello") == b" world worldhello"
+
+
+async def test_concatenation_refuses_what_it_cannot_do(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    unfinished = await create(http, server, 5, **{"Upload-Concat": "partial"})
+    plain = await create(http, server, 1)
+    assert (await patch(http, plain, 0, b"x")).status == 204
+
+    async def status(concat: str, **headers: str) -> int:
+        async with http.post(
+            f"{server.url}/files/", headers={**TUS, "Upload-Concat": concat, **headers}
+        ) as resp:
+            return resp.status
+
+    assert await status(f"final;{unfinished}") == 400  # not complete (no concatenation-unfinished)
+    assert await status(f"final;{plain}") == 400  # not a partial upload
+    assert await status(f"final;{server.url}/files/nothing") == 404
+    assert await status("final;") == 400
+    assert await status("final;http://elsewhere.example/x") == 400
+    assert await status(f"final;{unfinished}", **{"Upload-Length": "5"}) == 400

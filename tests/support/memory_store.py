@@ -117,6 +117,11 @@ class MemoryStore:
     async def discard_chunk(self, staged: StagedChunk) -> None:
         self.staged.pop(staged.key, None)
 
+    async def read_upload(self, upload: Upload) -> AsyncIterator[bytes]:
+        entry = self.uploads[upload.key]
+        for index in range(upload.chunk_count):
+            yield entry.chunks[index]
+
     async def assemble(self, upload: Upload) -> Assembly:
         entry = self.uploads[upload.key]
         data = b"".join(entry.chunks[index] for index in range(upload.chunk_count))

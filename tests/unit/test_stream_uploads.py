@@ -107,3 +107,15 @@ async def test_terminated_and_unknown(streams: StreamUploads) -> None:
         with pytest.raises(ApiError) as refused:
             await streams.append(key, 0, Body(b"x"))
         assert refused.value.kind is E.NOT_FOUND
+
+
+async def test_concatenation_over_the_core_contract(streams: StreamUploads, store: MemoryStore) -> None:
+    parts = []
+    for data in (b"hello", b" world"):
+        part = await streams.create(len(data), None, {"concat": "partial"})
+        part = await streams.append(part.key, 0, Body(data))
+        assert part.published is None  # a partial upload waits for its final one
+        parts.append(part.key)
+    final = await streams.concatenate(parts, "hi.txt", {"concat": "final"})
+    assert final.published == hashlib.md5(b"hello world").hexdigest()
+    assert store.files[final.published][1] == b"hello world"

@@ -78,3 +78,14 @@ def test_version() -> None:
         with pytest.raises(ApiError) as refused:
             tus.check_version(other)
         assert refused.value.status == 412 and refused.value.headers["Tus-Version"] == "1.0.0"
+
+
+def test_concat() -> None:
+    assert tus.parse_concat(None, "/files/") is None
+    assert tus.parse_concat("partial", "/files/") == tus.Concat(partial=True)
+    # The spec's example: "Upload-Concat: final;/files/a /files/b"; URLs may also be absolute.
+    final = tus.parse_concat("final;/files/a https://tus.example.org/files/b", "/files/")
+    assert final == tus.Concat(partial=False, parts=("a", "b"))
+    for bad in ("final", "final;", "finally;/files/a", "final;/other/a", "final;/files/a/b", "partial;x"):
+        with pytest.raises(ApiError):
+            tus.parse_concat(bad, "/files/")

@@ -113,15 +113,8 @@ class LocalStorage:
         return self.files / file.file_id
 
     async def read_file(self, file: StoredFile, start: int, length: int) -> AsyncIterator[bytes]:
-        handle = await asyncio.to_thread(open, self.local_path(file), "rb")
-        with handle:
-            handle.seek(start)
-            while length > 0:
-                data = await asyncio.to_thread(handle.read, min(length, files.COPY_BUFFER))
-                if not data:
-                    break
-                length -= len(data)
-                yield data
+        async for data in self._read(self.local_path(file), start, length):
+            yield data
 
     async def get_name(self, file_id: str, ext: str) -> FileName | None:
         return self.catalogue.name(file_id, ext)
@@ -261,6 +254,25 @@ class LocalStorage:
                 prefix.busy = False
         self.catalogue.record_chunk(key, index, end - prefix.size, (index + 1, end))
         prefix.size, prefix.digest, prefix.chunks = end, digest, index + 1
+
+    async def read_upload(self, upload: Upload) -> AsyncIterator[bytes]:
+        await self.advance(upload)  # every kept chunk into the partial file, then read it
+        prefix = await self._prefix(upload)
+        if prefix.chunks != upload.chunk_count:
+            raise RuntimeError(f"read_upload({upload.key}): chunks are missing")
+        async for data in self._read(self.partial / upload.key, 0, prefix.size):
+            yield data
+
+    async def _read(self, path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+        handle = await asyncio.to_thread(open, path, "rb")
+        with handle:
+            handle.seek(start)
+            while length > 0:
+                data = await asyncio.to_thread(handle.read, min(length, files.COPY_BUFFER))
+                if not data:
+                    break
+                length -= len(data)
+                yield data
 
     # -- assembly ---------------------------------------------------------------------------------------------
 
