@@ -20,9 +20,9 @@ from server.middleware import (
     error_middleware,
     host_middleware,
 )
+from server.resumable import routes as resumable_routes
 from server.settings import Settings
 from server.storage.local import LocalStorage
-from server.tus import handlers as tus_handlers
 from server.uploads import handlers as upload_handlers
 from server.uploads.service import UploadService
 from server.uploads.streams import StreamUploads
@@ -78,7 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_sweeper_ctx)
     app.add_routes(upload_handlers.routes)
-    app.add_routes(tus_handlers.routes)
+    app.add_routes(resumable_routes.routes)
     app.add_routes(served.routes)
     metrics.setup(app)
     openapi.setup(app)

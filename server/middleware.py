@@ -118,7 +118,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as err:
         count_error(request, err)
-        response = envelope.error(err, headers=err.headers or None)
+        response = envelope.error(err, err.headers or None, request.get(envelope.PROBLEM_DETAILS, False))
         if err.kind is E.BODY_TIMEOUT:
             response.force_close()  # the rest of that body may still come: the connection cannot be reused
         return response

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from server.errors import ApiError, E
 from server.offloop_md5 import OffLoopMD5
+from server.resumable.tus_headers import Checksum
 from server.storage.contract import AssemblesInPlace, Buffer, StagedChunk, Upload
-from server.tus.headers import Checksum
 from wire import names
 
 if TYPE_CHECKING:
@@ -170,15 +170,18 @@ class StreamUploads:
         *,
         length: int | None = None,
         checksum: Checksum | None = None,
+        complete: bool | None = None,
     ) -> Upload:
         """Append ``body`` at ``offset`` (declaring the upload's ``length`` if it was deferred); the upload
-        after it."""
+        after it. The upload completes when its offset reaches its length (tus: ``complete`` None), or when
+        the client says this append is its last and all of it arrived (the draft: ``complete`` True; False:
+        it does not complete)."""
         upload = await self._found(key)
         current = offset_of(upload)
         if length is not None and length != upload.size:
             if upload.size is not None:
                 raise ApiError(
-                    E.BAD_UPLOAD_HEADER,
+                    E.INCONSISTENT_LENGTH,
                     f"Upload-Length is {length}, but the upload's length is {upload.size}: once set it does not "
                     "change",
                 )
@@ -213,7 +216,9 @@ class StreamUploads:
             counted = _Counted(body, room, checksum)
             staged = await self._write(upload, counted)
             upload = await self._keep(upload, staged, await self._verdict(body, counted, checksum))
-            if upload.size is not None and offset_of(upload) == upload.size:
+            if complete and not body.cut:
+                upload = await self._declare_complete(upload)
+            if upload.size is not None and offset_of(upload) == upload.size and complete is not False:
                 async with self._uploads.locks.hold(key):
                     upload = await self._finish(upload)
         finally:
@@ -221,6 +226,33 @@ class StreamUploads:
         if upload.published is None and upload.chunk_count and not self._in_place_ready(upload):
             self._uploads.advance_later(key)  # after a restart: fold the chunks kept meanwhile into the file
         return upload
+
+    async def _declare_complete(self, upload: Upload) -> Upload:
+        """The client says the upload ends here: its length is its offset ("The length is then the sum of the
+        current offset and the Content-Length"), which must agree with a length given before."""
+        offset = offset_of(upload)
+        if upload.size is None:
+            await self.store.touch_upload(upload.key, self.clock(), size=offset)
+            return await self._found(upload.key)
+        if upload.size != offset:
+            raise ApiError(
+                E.INCONSISTENT_LENGTH,
+                f"the upload was said to be complete at {offset} bytes, but its length is {upload.size}",
+            )
+        return upload
+
+    async def repr_digest(self, upload: Upload, algorithm: str) -> bytes | None:
+        """The digest of a published upload's whole file (``Want-Repr-Digest``), read back once."""
+        if upload.published is None:
+            return None
+        stored = await self.store.get_file(upload.published)
+        if stored is None:
+            return None
+        hasher = OffLoopMD5(hashlib.new(algorithm))
+        async for piece in self.store.read_file(stored, 0, stored.size):
+            hasher.feed(piece)
+        await hasher.wait()
+        return hasher.digests[0].digest()
 
     async def terminate(self, key: str) -> None:
         """Forget the upload and its bytes ("free associated resources"); a file it published stays."""
@@ -292,17 +324,33 @@ class StreamUploads:
             await self.store.touch_upload(upload.key, self.clock())
             return await self._found(upload.key)
 
+    async def _matches(self, upload: Upload, algorithm: str, expected_hex: str) -> bool:
+        """Whether the upload's bytes have this digest (``Repr-Digest`` at creation), read back once."""
+        hasher = OffLoopMD5(hashlib.new(algorithm))
+        async for piece in self.store.read_upload(upload):
+            hasher.feed(piece)
+        await hasher.wait()
+        return hasher.digests[0].hexdigest() == expected_hex
+
     async def _refuse_more(self, body: StreamBody) -> None:
         """A complete upload takes no more bytes (an empty append is fine)."""
         async for piece in body:
             if piece:
-                raise ApiError(E.PAST_UPLOAD_LENGTH, "the upload is complete: it takes no more data")
+                raise ApiError(E.UPLOAD_COMPLETE, "the upload is complete: it takes no more data")
 
     async def _finish(self, upload: Upload) -> Upload:
         """Under the upload's lock, its end held: assemble, publish under the MD5, offer it under its name (a
         partial upload of a concatenation waits for its final upload instead)."""
-        if self.protocol_info(upload).get("concat") == "partial":
+        info = self.protocol_info(upload)
+        if info.get("concat") == "partial":
             return upload
+        expected = info.get("repr_digest")
+        if isinstance(expected, list) and not await self._matches(upload, str(expected[0]), str(expected[1])):
+            await self.store.delete_upload(upload.key)
+            raise ApiError(
+                E.DIGEST_MISMATCH,
+                "the whole upload does not match the Repr-Digest given when it was created; it was discarded",
+            )
         assembly = await self.store.assemble(upload)
         stored = await self.store.publish(assembly)
         name = names.offered_name(str(self.protocol_info(upload).get("name") or ""))

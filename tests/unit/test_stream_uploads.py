@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from server.errors import ApiError, E
+from server.resumable.tus_headers import Checksum
 from server.settings import Settings
 from server.storage.contract import Buffer
-from server.tus.headers import Checksum
 from server.uploads.service import UploadService
 from server.uploads.streams import StreamUploads, offset_of
 from tests.support.memory_store import MemoryStore

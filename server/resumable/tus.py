@@ -1,71 +1,27 @@
-"""HTTP handlers of tus 1.0.0 at ``/files/`` (tusd's default path, so clients' defaults work).
-
-They validate and translate (``server.tus.headers``); ``server.uploads.streams.StreamUploads`` decides. Every
-answer but OPTIONS carries ``Tus-Resumable``; errors are the catalogue's (``server/errors.py``), rendered by
-the one error middleware. ``X-HTTP-Method-Override`` "MUST be interpreted as the request's method".
+"""tus 1.0.0's requests on upload resources (``server.resumable.tus_headers`` are its rules): they validate
+and translate, ``server.uploads.streams.StreamUploads`` decides. Every answer but OPTIONS carries
+``Tus-Resumable``, an error's too.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-from aiohttp import hdrs, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 
 from server.errors import ApiError, E
 from server.keys import SETTINGS, STREAMS
+from server.resumable import tus_headers as tus
+from server.resumable.bodies import COLLECTION, RequestBody, has_body, upload_url
 from server.rfc.dates import format_http_date
-from server.storage.contract import Buffer, Upload
-from server.tus import headers as tus
+from server.storage.contract import Upload
 from server.uploads.streams import offset_of
-
-COLLECTION = "/files/"
-routes = web.RouteTableDef()
-
-
-class RequestBody:
-    """An append's body as it arrives. A client that goes away, or stops sending for
-    ``--body-timeout-seconds``, ends it early (``cut``): what arrived is kept."""
-
-    def __init__(self, request: web.Request, timeout: float) -> None:
-        self._request = request
-        self._timeout = timeout
-        self.cut = False
-        self.timed_out = False
-
-    async def __aiter__(self) -> AsyncIterator[Buffer]:
-        reads = self._request.content.iter_any().__aiter__()
-        while True:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    piece = await anext(reads)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                self.cut = self.timed_out = True
-                return
-            except (ConnectionError, asyncio.IncompleteReadError, HttpProcessingError):
-                self.cut = True
-                return
-            yield piece
-
-
-def _url(request: web.Request, key: str) -> str:
-    base = request.app[SETTINGS].public_url.rstrip("/") or str(request.url.origin())
-    return f"{base}{COLLECTION}{key}"
 
 
 def _state(request: web.Request, upload: Upload) -> dict[str, str]:
     """The headers that say where an upload stands."""
     expires = request.app[STREAMS].expires_at(upload)
     return {"Upload-Offset": str(offset_of(upload)), "Upload-Expires": format_http_date(expires)}
-
-
-def _has_body(request: web.Request) -> bool:
-    return (
-        bool(request.content_length) or request.headers.get(hdrs.TRANSFER_ENCODING, "").lower() == "chunked"
-    )
 
 
 def _check_content_type(request: web.Request) -> None:
@@ -78,12 +34,7 @@ def _check_content_type(request: web.Request) -> None:
         )
 
 
-async def _options(request: web.Request) -> web.Response:
-    """ "A successful response ... MUST contain the Tus-Version header" (and no Tus-Resumable is checked)."""
-    return web.Response(status=204, headers=tus.capabilities(request.app[SETTINGS].max_file_bytes))
-
-
-async def _create(request: web.Request) -> web.Response:
+async def create(request: web.Request) -> web.Response:
     length = tus.parse_size("Upload-Length", request.headers.get("Upload-Length"))
     deferred = tus.parse_defer_length(request.headers.get("Upload-Defer-Length"))
     raw_concat = request.headers.get("Upload-Concat")
@@ -101,7 +52,7 @@ async def _create(request: web.Request) -> web.Response:
     metadata = tus.parse_metadata(raw_metadata)
     name = tus.metadata_text(metadata, "filename") or tus.metadata_text(metadata, "name")
     checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
-    with_upload = _has_body(request)
+    with_upload = has_body(request)
     if with_upload:
         _check_content_type(request)
         if final:
@@ -114,7 +65,7 @@ async def _create(request: web.Request) -> web.Response:
         upload = await streams.concatenate(list(concat.parts), name, info)
     else:
         upload = await streams.create(length, name, info)
-    answer = {"Location": _url(request, upload.key), **_state(request, upload)}
+    answer = {"Location": upload_url(request, upload.key), **_state(request, upload)}
     if with_upload:  # creation-with-upload: "similar rules as for the PATCH request and response apply"
         body = RequestBody(request, request.app[SETTINGS].body_timeout_seconds)
         upload = await streams.append(upload.key, 0, body, checksum=checksum)
@@ -124,7 +75,7 @@ async def _create(request: web.Request) -> web.Response:
     return web.Response(status=201, headers=answer)
 
 
-async def _head(request: web.Request, key: str) -> web.Response:
+async def head(request: web.Request, key: str) -> web.Response:
     upload = await request.app[STREAMS].get(key)
     if upload is None:  # "without the Upload-Offset header"
         raise ApiError(E.NOT_FOUND, "no upload at this URL: it never existed, was deleted, or expired")
@@ -141,7 +92,7 @@ async def _head(request: web.Request, key: str) -> web.Response:
     return web.Response(status=200, headers=answer)
 
 
-async def _patch(request: web.Request, key: str) -> web.Response:
+async def patch(request: web.Request, key: str) -> web.Response:
     _check_content_type(request)
     offset = tus.parse_size("Upload-Offset", request.headers.get("Upload-Offset"))
     if offset is None:
@@ -159,16 +110,12 @@ async def _patch(request: web.Request, key: str) -> web.Response:
     return web.Response(status=204, headers=_state(request, upload))
 
 
-async def _delete(request: web.Request, key: str) -> web.Response:
+async def delete(request: web.Request, key: str) -> web.Response:
     await request.app[STREAMS].terminate(key)
     return web.Response(status=204)
 
 
-def _method(request: web.Request) -> str:
-    return request.headers.get("X-HTTP-Method-Override", request.method).strip().upper()
-
-
-async def _answer(request: web.Request, handler: Callable[[], Awaitable[web.Response]]) -> web.Response:
+async def answer(request: web.Request, handler: Callable[[], Awaitable[web.Response]]) -> web.Response:
     """Check the version, run the handler, and say ``Tus-Resumable`` on the answer, an error's too."""
     try:
         tus.check_version(request.headers.get("Tus-Resumable"))
@@ -178,34 +125,3 @@ async def _answer(request: web.Request, handler: Callable[[], Awaitable[web.Resp
         raise
     response.headers["Tus-Resumable"] = tus.TUS_VERSION
     return response
-
-
-def _not_allowed(method: str, allowed: str) -> ApiError:
-    return ApiError(E.METHOD_NOT_ALLOWED, f"{method} is not allowed here", headers={"Allow": allowed})
-
-
-@routes.route("*", "/files")
-@routes.route("*", COLLECTION)
-async def collection(request: web.Request) -> web.Response:
-    method = _method(request)
-    if method == "OPTIONS":
-        return await _options(request)
-    if method == "POST":
-        return await _answer(request, lambda: _create(request))
-    raise _not_allowed(method, "OPTIONS, POST")
-
-
-@routes.route("*", COLLECTION + "{key}")
-async def resource(request: web.Request) -> web.Response:
-    method, key = _method(request), request.match_info["key"]
-    if method == "OPTIONS":
-        return await _options(request)
-    handlers: dict[str, Callable[[web.Request, str], Awaitable[web.Response]]] = {
-        "HEAD": _head,
-        "PATCH": _patch,
-        "DELETE": _delete,
-    }
-    handler = handlers.get(method)
-    if handler is None:
-        raise _not_allowed(method, "OPTIONS, HEAD, PATCH, DELETE")
-    return await _answer(request, lambda: handler(request, key))

@@ -1,4 +1,4 @@
-"""tus 1.0.0's header rules (server/tus/headers.py), from the protocol's own examples and words."""
+"""tus 1.0.0's header rules (server/resumable/tus_headers.py), from the protocol's own examples and words."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from server.errors import ApiError, E
-from server.tus import headers as tus
+from server.resumable import tus_headers as tus
 
 
 def test_the_metadata_example() -> None:
