@@ -97,11 +97,14 @@ CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
 CLIENT = web.RequestKey("client", str)  # who sent the request (client_limits_middleware)
 
 
+LIMITED_PATHS = ("/api/", "/files")  # the seed's API, tus and the IETF draft
+
+
 @web.middleware
 async def client_limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """On ``/api/``: names the client (``request[CLIENT]``), and answers 429 ``RATE_LIMITED`` with
+    """On the upload APIs: names the client (``request[CLIENT]``), and answers 429 ``RATE_LIMITED`` with
     ``Retry-After`` to a client over its requests per second."""
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(LIMITED_PATHS):
         return await handler(request)
     limits = request.app[CLIENT_LIMITS]
     client = request[CLIENT] = limits.client(request.remote, request.headers.get("X-Forwarded-For"))
@@ -140,3 +143,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("unhandled error in %s %s", request.method, request.path)
         count_error(request, ApiError(E.INTERNAL))
         return envelope.error(ApiError(E.INTERNAL, "internal server error; it has been logged"))
+
+
+def charge_upload_bytes(request: web.Request, size: int) -> None:
+    """429 RATE_LIMITED when this client has sent its upload bytes for the hour (before reading the body)."""
+    buckets = request.app[CLIENT_LIMITS].upload_bytes
+    if buckets is not None:
+        client = request[CLIENT]
+        limit = request.app[SETTINGS].max_upload_bytes_per_hour_per_client
+        charge(buckets, client, size, f"{client} has sent its {limit} bytes of uploads for this hour")

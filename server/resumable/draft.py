@@ -15,6 +15,7 @@ from aiohttp import web
 from server import envelope
 from server.errors import ApiError, E
 from server.keys import SETTINGS, STREAMS
+from server.middleware import CLIENT, charge_upload_bytes
 from server.resumable import draft_fields as fields
 from server.resumable.bodies import RequestBody, upload_url
 from server.resumable.tus_headers import Checksum
@@ -108,6 +109,8 @@ async def _append(request: web.Request, upload: Upload, offset: int, complete: b
                 f"Upload-Length is {length}, but this last request ends the upload at {implied} bytes",
             )
         length = implied
+    if request.content_length:
+        charge_upload_bytes(request, request.content_length)
     body = RequestBody(request, request.app[SETTINGS].body_timeout_seconds)
     try:
         return await request.app[STREAMS].append(
@@ -147,7 +150,7 @@ async def create(request: web.Request) -> web.Response:
             f"Upload-Length is {length}, but the request's content, all of the upload, is {request.content_length}",
         )
     streams = request.app[STREAMS]
-    upload = await streams.create(length, name, info)
+    upload = await streams.create(length, name, info, request[CLIENT])
     url = upload_url(request, upload.key)
     await _send_104(request, url, upload)
     upload = await _append(request, upload, 0, complete)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from server.errors import ApiError, E
 from server.keys import SETTINGS, STREAMS
+from server.middleware import CLIENT, charge_upload_bytes
 from server.resumable import tus_headers as tus
 from server.resumable.bodies import COLLECTION, RequestBody, has_body, upload_url
 from server.rfc.dates import format_http_date
@@ -62,11 +63,13 @@ async def create(request: web.Request) -> web.Response:
     if concat is not None:
         info |= {"concat": "partial" if concat.partial else "final", "concat_header": raw_concat}
     if concat is not None and not concat.partial:
-        upload = await streams.concatenate(list(concat.parts), name, info)
+        upload = await streams.concatenate(list(concat.parts), name, info, request[CLIENT])
     else:
-        upload = await streams.create(length, name, info)
+        upload = await streams.create(length, name, info, request[CLIENT])
     answer = {"Location": upload_url(request, upload.key), **_state(request, upload)}
     if with_upload:  # creation-with-upload: "similar rules as for the PATCH request and response apply"
+        if request.content_length:
+            charge_upload_bytes(request, request.content_length)
         body = RequestBody(request, request.app[SETTINGS].body_timeout_seconds)
         upload = await streams.append(upload.key, 0, body, checksum=checksum)
         answer |= _state(request, upload)
@@ -99,6 +102,8 @@ async def patch(request: web.Request, key: str) -> web.Response:
         raise ApiError(E.BAD_UPLOAD_HEADER, "Upload-Offset is missing: send the offset HEAD answered")
     length = tus.parse_size("Upload-Length", request.headers.get("Upload-Length"))
     checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
+    if request.content_length:  # the hourly budget, charged before the body is read
+        charge_upload_bytes(request, request.content_length)
     body = RequestBody(request, request.app[SETTINGS].body_timeout_seconds)
     upload = await request.app[STREAMS].append(key, offset, body, length=length, checksum=checksum)
     if body.timed_out:

@@ -226,14 +226,13 @@ class UploadService:
                 f"{limit} uploads holding data are in progress, the most this server keeps; try again later",
             )
         if upload is None and client is not None:
-            self._check_client_uploads(client)
+            self.check_client_uploads(client)
         created = await self.store.create_upload(hs.file_id, hs.chunk_ids, hs.size, now)
         if upload is None and client is not None:
-            self._started_by.setdefault(client, set()).add(hs.file_id)
-            self._starter[hs.file_id] = client
+            self.started(client, hs.file_id)
         return created
 
-    def _check_client_uploads(self, client: str) -> None:
+    def check_client_uploads(self, client: str) -> None:
         limit = self.settings.max_uploads_per_client
         if limit and len(self._started_by.get(client, ())) >= limit:
             raise ApiError(
@@ -241,7 +240,12 @@ class UploadService:
                 f"{client} has {limit} unfinished uploads, the most one client may have; finish some first",
             )
 
-    def _ended(self, file_id: str) -> None:
+    def started(self, client: str, key: str) -> None:
+        """``client`` started the upload ``key``: it counts among its unfinished uploads until it ends."""
+        self._started_by.setdefault(client, set()).add(key)
+        self._starter[key] = client
+
+    def ended(self, file_id: str) -> None:
         """An upload was published or forgotten: it no longer counts for the client that started it."""
         client = self._starter.pop(file_id, None)
         if client is not None:
@@ -465,10 +469,10 @@ class UploadService:
         if problem is not None:
             await self.store.discard_assembly(assembly)
             await self.store.delete_upload(upload.key)
-            self._ended(upload.key)
+            self.ended(upload.key)
             raise ApiError(E.FILE_MISMATCH, f"{problem}; the upload was discarded, start it again")
         stored = await self.store.publish(assembly)
-        self._ended(upload.key)
+        self.ended(upload.key)
         log.info(
             "assembled %s: %d bytes from %d chunks in %.2fs",
             upload.key,
@@ -495,7 +499,7 @@ class UploadService:
                 empty = not upload.stored and upload.published is None
                 if upload.updated_at < deadline or (empty and upload.updated_at < empty_deadline):
                     await self.store.delete_upload(file_id)
-                    self._ended(file_id)
+                    self.ended(file_id)
                     expired.append(file_id)
         if expired:
             log.info("expired %d abandoned upload(s)", len(expired))

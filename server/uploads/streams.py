@@ -110,8 +110,11 @@ class StreamUploads:
         upload = await self.store.get_upload(key)
         return upload if upload is not None and upload.chunk_ids is None else None
 
-    async def create(self, size: int | None, name: str | None, info: dict[str, object]) -> Upload:
-        """A new upload of ``size`` bytes (None: told later) whose file is offered under ``name``."""
+    async def create(
+        self, size: int | None, name: str | None, info: dict[str, object], client: str | None = None
+    ) -> Upload:
+        """A new upload of ``size`` bytes (None: told later) whose file is offered under ``name``, started by
+        ``client`` (it counts among that client's unfinished uploads, ``--max-uploads-per-client``)."""
         self._check_length(size)
         await self._uploads.check_space(0)
         limit = self.settings.max_uploads_in_progress
@@ -120,16 +123,22 @@ class StreamUploads:
                 E.TOO_MANY_UPLOADS,
                 f"{limit} uploads holding data are in progress, the most this server keeps; try again later",
             )
+        if client is not None:
+            self._uploads.check_client_uploads(client)
         # Not 32 hex digits: a stream upload's key can never be a fileId of the seed's protocol.
         key = secrets.token_urlsafe(18)
         text = json.dumps({**info, "name": name}, ensure_ascii=False)
         upload = await self.store.create_upload(key, None, size, self.clock(), text)
+        if client is not None:
+            self._uploads.started(client, key)
         if size == 0:  # "Such an upload is immediately complete after its creation"
             async with self._uploads.locks.hold(key):
                 upload = await self._finish(upload)
         return upload
 
-    async def concatenate(self, keys: list[str], name: str | None, info: dict[str, object]) -> Upload:
+    async def concatenate(
+        self, keys: list[str], name: str | None, info: dict[str, object], client: str | None = None
+    ) -> Upload:
         """A final upload made of these complete partial uploads, in order, published at once."""
         partials = [await self._found(key) for key in keys]
         for partial in partials:
@@ -141,7 +150,7 @@ class StreamUploads:
                     "partial uploads once they are complete",
                 )
         size = sum(partial.size or 0 for partial in partials)
-        final = await self.create(size, name, info)
+        final = await self.create(size, name, info, client)
         if final.published is not None:  # nothing to read: an empty file
             return final
         tokens = {}
@@ -259,6 +268,7 @@ class StreamUploads:
         upload = await self._found(key)
         async with self._uploads.locks.hold(key):
             await self.store.delete_upload(upload.key)
+        self._uploads.ended(upload.key)
 
     # -- the steps --------------------------------------------------------------------------------------------
 
@@ -353,6 +363,7 @@ class StreamUploads:
             )
         assembly = await self.store.assemble(upload)
         stored = await self.store.publish(assembly)
+        self._uploads.ended(upload.key)
         name = names.offered_name(str(self.protocol_info(upload).get("name") or ""))
         await self.store.add_name(stored.file_id, names.offered_ext(name or ""), name)
         log.info(

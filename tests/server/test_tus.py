@@ -361,3 +361,24 @@ async def test_concatenation_refuses_what_it_cannot_do(
     assert await status("final;") == 400
     assert await status("final;http://elsewhere.example/x") == 400
     assert await status(f"final;{unfinished}", **{"Upload-Length": "5"}) == 400
+
+
+async def test_per_client_limits_apply_to_tus_too(
+    make_server: Callable[..., ServerProcess], http: aiohttp.ClientSession
+) -> None:
+    server = make_server("--max-uploads-per-client", "2", "--max-upload-bytes-per-hour-per-client", "3000")
+    first = await create(http, server, 2000)
+    await create(http, server, 10)
+    async with http.post(f"{server.url}/files/", headers={**TUS, "Upload-Length": "5"}) as resp:
+        assert resp.status == 429 and (await resp.json())["error"] == "TOO_MANY_UPLOADS"
+    assert (await patch(http, first, 0, os.urandom(2000))).status == 204  # published: it counts no more
+    await create(http, server, 10)  # the slots are full again
+    async with http.post(f"{server.url}/files/", headers={**TUS, "Upload-Length": "5"}) as resp:
+        assert resp.status == 429
+    # 2000 of the hour's 3000 bytes are spent: a 2000-byte append is refused before its body is read.
+    other = make_server("--max-upload-bytes-per-hour-per-client", "3000")
+    url = await create(http, other, 4000)
+    assert (await patch(http, url, 0, os.urandom(2000))).status == 204
+    resp = await patch(http, url, 2000, os.urandom(2000))
+    assert resp.status == 429 and "Retry-After" in resp.headers
+    assert (await head(http, url)).headers["Upload-Offset"] == "2000"
