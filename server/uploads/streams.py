@@ -197,7 +197,7 @@ class StreamUploads:
             self._check_length(length)
             if length < current:
                 raise ApiError(
-                    E.BAD_UPLOAD_HEADER,
+                    E.INCONSISTENT_LENGTH,
                     f"Upload-Length {length} is less than the {current} bytes already kept",
                 )
         if self.protocol_info(upload).get("concat") == "final":
