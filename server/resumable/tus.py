@@ -44,7 +44,7 @@ async def create(request: web.Request) -> web.Response:
     if final and (length is not None or deferred):
         # "The Client MUST NOT include the Upload-Length header in the final upload creation."
         raise ApiError(E.BAD_UPLOAD_HEADER, "a final upload (Upload-Concat: final) takes no Upload-Length")
-    if not final and ((length is None) == (not deferred) or (length is not None and deferred)):
+    if not final and (length is None) == (not deferred):  # both or neither
         raise ApiError(
             E.BAD_UPLOAD_HEADER,
             "a new upload needs either Upload-Length or Upload-Defer-Length: 1 (not both)",
