@@ -122,8 +122,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as err:
         count_error(request, err)
         response = envelope.error(err, err.headers or None, request.get(envelope.PROBLEM_DETAILS, False))
-        if err.kind is E.BODY_TIMEOUT:
-            response.force_close()  # the rest of that body may still come: the connection cannot be reused
+        if err.kind is E.BODY_TIMEOUT or (request.body_exists and not request.content.is_eof()):
+            # The rest of the body may still come: rather than read (linger over) what nobody wants, the
+            # connection ends with the answer.
+            response.force_close()
         return response
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -153,7 +153,8 @@ async def create(request: web.Request) -> web.Response:
     upload = await streams.create(length, name, info, request[CLIENT])
     url = upload_url(request, upload.key)
     await _send_104(request, url, upload)
-    upload = await _append(request, upload, 0, complete)
+    created = upload
+    upload = await streams.create_with(created.key, lambda: _append(request, created, 0, complete))
     if upload.published is not None:
         return await _completed(request, upload)
     # "the server MUST include the Location response header field ... and MUST include the Upload-Limit"

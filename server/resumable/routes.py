@@ -35,8 +35,9 @@ def _method(request: web.Request) -> str:
     return request.headers.get("X-HTTP-Method-Override", request.method).strip().upper()
 
 
-def _not_allowed(method: str, allowed: str) -> ApiError:
-    return ApiError(E.METHOD_NOT_ALLOWED, f"{method} is not allowed here", headers={"Allow": allowed})
+def _not_allowed(method: str, allowed: str, tus: bool) -> ApiError:
+    headers = {"Allow": allowed} | ({"Tus-Resumable": tus_headers.TUS_VERSION} if tus else {})
+    return ApiError(E.METHOD_NOT_ALLOWED, f"{method} is not allowed here", headers=headers)
 
 
 def _speaks_draft(request: web.Request) -> bool:
@@ -53,7 +54,7 @@ async def collection(request: web.Request) -> web.Response:
         return await draft.create(request)
     if method == "POST":
         return await tus.answer(request, lambda: tus.create(request))
-    raise _not_allowed(method, "OPTIONS, POST")
+    raise _not_allowed(method, "OPTIONS, POST", tus=not _speaks_draft(request))
 
 
 @routes.route("*", COLLECTION + "{key}")
@@ -72,7 +73,7 @@ async def resource(request: web.Request) -> web.Response:
     )
     handler = handlers.get(method)
     if handler is None:
-        raise _not_allowed(method, "OPTIONS, HEAD, PATCH, DELETE")
+        raise _not_allowed(method, "OPTIONS, HEAD, PATCH, DELETE", tus=not created_by_draft)
     if created_by_draft:
         return await draft.answer(request, lambda: handler(request, key))
     return await tus.answer(request, lambda: handler(request, key))

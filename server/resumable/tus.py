@@ -58,6 +58,8 @@ async def create(request: web.Request) -> web.Response:
         _check_content_type(request)
         if final:
             raise ApiError(E.FORBIDDEN, "a final upload (Upload-Concat: final) takes no data")
+        if request.content_length:  # the hourly budget, charged before anything is created
+            charge_upload_bytes(request, request.content_length)
     streams = request.app[STREAMS]
     info: dict[str, object] = {"protocol": "tus", "metadata": raw_metadata}
     if concat is not None:
@@ -68,10 +70,9 @@ async def create(request: web.Request) -> web.Response:
         upload = await streams.create(length, name, info, request[CLIENT])
     answer = {"Location": upload_url(request, upload.key), **_state(request, upload)}
     if with_upload:  # creation-with-upload: "similar rules as for the PATCH request and response apply"
-        if request.content_length:
-            charge_upload_bytes(request, request.content_length)
         body = RequestBody(request, request.app[SETTINGS].body_timeout_seconds)
-        upload = await streams.append(upload.key, 0, body, checksum=checksum)
+        key = upload.key
+        upload = await streams.create_with(key, lambda: streams.append(key, 0, body, checksum=checksum))
         answer |= _state(request, upload)
     else:
         del answer["Upload-Offset"]

@@ -103,17 +103,25 @@ class TailGate:
 
     def __init__(self) -> None:
         self._owners: dict[str, asyncio.Event] = {}
+        self._assembling: set[str] = set()  # held by the service's own background assembly
 
-    def try_claim(self, file_id: str) -> asyncio.Event | None:
+    def try_claim(self, file_id: str, *, assembly: bool = False) -> asyncio.Event | None:
         """A token for the end of ``file_id``, or None when someone holds it."""
         if file_id in self._owners:
             return None
         token = self._owners[file_id] = asyncio.Event()
+        if assembly:
+            self._assembling.add(file_id)
         return token
+
+    def held_by_assembly(self, file_id: str) -> bool:
+        """Whether the service's background assembly holds the end (not a request): worth waiting for."""
+        return file_id in self._assembling
 
     def release(self, file_id: str, token: asyncio.Event) -> None:
         if self._owners.get(file_id) is token:
             del self._owners[file_id]
+            self._assembling.discard(file_id)
         token.set()
 
     async def wait_free(self, file_id: str) -> None:
@@ -404,7 +412,7 @@ class UploadService:
                 self._advance_again.discard(file_id)
                 async with self.locks.hold(file_id):
                     upload = await self.store.get_upload(file_id)
-                    token = self.tails.try_claim(file_id) if upload is not None else None
+                    token = self.tails.try_claim(file_id, assembly=True) if upload is not None else None
                     if upload is not None and token is not None:  # else the chunk written there asks again
                         try:
                             await self._in_place.advance(upload)

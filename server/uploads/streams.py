@@ -24,11 +24,12 @@ and background assembly this shares, so both protocols work on the same storage)
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from server.errors import ApiError, E
@@ -207,12 +208,7 @@ class StreamUploads:
             raise ApiError(
                 E.OFFSET_MISMATCH, f"Upload-Offset is {offset}, but the upload's offset is {current}"
             )
-        token = self._uploads.tails.try_claim(key)
-        if token is None:
-            raise ApiError(
-                E.UPLOAD_LOCKED,
-                "another request is appending to this upload; try again once it ended (HEAD tells the offset)",
-            )
+        token = await self._claim(key)
         try:
             if length is not None and upload.size is None:
                 await self.store.touch_upload(key, self.clock(), size=length)
@@ -270,7 +266,32 @@ class StreamUploads:
             await self.store.delete_upload(upload.key)
         self._uploads.ended(upload.key)
 
+    async def create_with(self, key: str, first: Callable[[], Awaitable[Upload]]) -> Upload:
+        """Run the first append of a just-created upload; if it is refused, the upload goes too, so a refused
+        creation leaves nothing behind that nobody could reach."""
+        try:
+            return await first()
+        except ApiError:
+            if await self.get(key) is not None:
+                await self.terminate(key)
+            raise
+
     # -- the steps --------------------------------------------------------------------------------------------
+
+    async def _claim(self, key: str) -> asyncio.Event:
+        """The upload's end for this append: after the server's own background assembly if that holds it (it
+        folds chunks kept after a restart into the file), refused if another request holds it."""
+        tails = self._uploads.tails
+        token = tails.try_claim(key)
+        while token is None and tails.held_by_assembly(key):
+            await tails.wait_free(key)
+            token = tails.try_claim(key)
+        if token is None:
+            raise ApiError(
+                E.UPLOAD_LOCKED,
+                "another request is appending to this upload; try again once it ended (HEAD tells the offset)",
+            )
+        return token
 
     async def _found(self, key: str) -> Upload:
         upload = await self.get(key)

@@ -382,3 +382,47 @@ async def test_per_client_limits_apply_to_tus_too(
     resp = await patch(http, url, 2000, os.urandom(2000))
     assert resp.status == 429 and "Retry-After" in resp.headers
     assert (await head(http, url)).headers["Upload-Offset"] == "2000"
+
+
+async def test_a_refused_creation_with_upload_leaves_nothing(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    wrong = {"Upload-Checksum": f"sha1 {b64(hashlib.sha1(b'other').digest())}", "Upload-Length": "5"}
+    async with http.post(f"{server.url}/files/", data=b"hello", headers={**STREAM, **wrong}) as resp:
+        assert resp.status == 460 and "Location" not in resp.headers
+    async with http.post(
+        f"{server.url}/files/", data=b"toolong", headers={**STREAM, "Upload-Length": "5"}
+    ) as resp:
+        assert resp.status == 413
+    async with http.get(f"{server.url}/healthz") as resp:
+        assert (await resp.json())["data"]["uploadsInProgress"] == 0
+
+
+async def test_every_tus_answer_but_options_says_tus_resumable(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    url = await create(http, server, 5)
+    for method, target in (("GET", url), ("PUT", url), ("GET", f"{server.url}/files/")):
+        async with http.request(method, target, headers=TUS) as resp:
+            assert resp.status == 405 and resp.headers["Tus-Resumable"] == "1.0.0", (method, target)
+
+
+async def test_a_refusal_before_the_body_is_read_ends_the_connection(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    """Rather than linger for a body nobody wants (aiohttp would wait 10 s for it), the answer closes."""
+    url = await create(http, server, 100_000)
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(
+            (
+                f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+                "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 7\r\n"
+                "Content-Length: 100000\r\n\r\n"
+            ).encode()
+        )
+        sock.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 409") and b"Connection: close" in head

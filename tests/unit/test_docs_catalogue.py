@@ -12,5 +12,7 @@ PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 
 def test_the_documented_catalogue_is_the_code_s() -> None:
-    rows = re.findall(r"^\| `([A-Z_]+)` \| (\d+) \| (.+) \|$", PROTOCOL.read_text(encoding="utf-8"), re.M)
+    rows = re.findall(
+        r"^\| `([A-Z_]+)` \| (\d+) \| (.+) \|$", PROTOCOL.read_text(encoding="utf-8"), re.MULTILINE
+    )
     assert rows == [(kind.name, str(kind.status), kind.message) for kind in E]
