@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: the virtual environment at .venv/ with the project and its test tools, the browser
-# assets (PyScript, Pyodide) pinned by frontend/package-lock.json, and the benchmark peers pinned by
-# bench/peers/package-lock.json.
+# assets (PyScript, Pyodide) pinned by frontend/package-lock.json, the benchmark peers pinned by
+# bench/peers/package-lock.json, and the tus clients the tests drive (tus-js-client, Uppy, esbuild) pinned by
+# tests/support/tus_js/package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -19,3 +20,4 @@ fi
 
 npm_ci_once frontend
 npm_ci_once bench/peers
+npm_ci_once tests/support/tus_js

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from server import downloads, embed, metrics, openapi, page, served
 from server.client_limits import ClientLimits, TokenBuckets, parse_networks
-from server.keys import SETTINGS, UPLOADS
+from server.keys import SETTINGS, STREAMS, UPLOADS
 from server.metrics import metrics_middleware
 from server.middleware import (
     CLIENT_LIMITS,
@@ -20,10 +20,12 @@ from server.middleware import (
     error_middleware,
     host_middleware,
 )
+from server.resumable import routes as resumable_routes
 from server.settings import Settings
 from server.storage.local import LocalStorage
 from server.uploads import handlers as upload_handlers
 from server.uploads.service import UploadService
+from server.uploads.streams import StreamUploads
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +74,11 @@ def create_app(settings: Settings) -> web.Application:
         trusted=parse_networks(settings.trusted_proxies),
     )
     app[UPLOADS] = UploadService(storage, settings)
+    app[STREAMS] = StreamUploads(app[UPLOADS])
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_sweeper_ctx)
     app.add_routes(upload_handlers.routes)
+    app.add_routes(resumable_routes.routes)
     app.add_routes(served.routes)
     metrics.setup(app)
     openapi.setup(app)

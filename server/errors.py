@@ -60,6 +60,20 @@ class E(Enum):
     TOO_MANY_UPLOADS = ErrorKind(429, "too many uploads are in progress; try again later")
     RATE_LIMITED = ErrorKind(429, "too many requests from this client; try again after Retry-After seconds")
     INSUFFICIENT_STORAGE = ErrorKind(507, "the server's disk is full; nothing was stored, try again later")
+    # tus 1.0 and the IETF resumable-upload draft (server/resumable/).
+    TUS_VERSION = ErrorKind(412, "this server speaks tus 1.0.0 only (see Tus-Version)")
+    BAD_UPLOAD_HEADER = ErrorKind(400, "an Upload-* header is missing or malformed")
+    UNSUPPORTED_MEDIA_TYPE = ErrorKind(415, "appends must be Content-Type: application/offset+octet-stream")
+    OFFSET_MISMATCH = ErrorKind(409, "Upload-Offset is not the upload's offset; ask for it with HEAD")
+    UPLOAD_LOCKED = ErrorKind(423, "another request is appending to this upload; try again once it ended")
+    PAST_UPLOAD_LENGTH = ErrorKind(413, "the data goes past the upload's length; nothing past it was kept")
+    BAD_CHECKSUM_ALGORITHM = ErrorKind(400, "the Upload-Checksum algorithm is not one this server supports")
+    CHECKSUM_MISMATCH = ErrorKind(460, "the data does not match Upload-Checksum; none of it was kept")
+    DIGEST_MISMATCH = ErrorKind(
+        400, "the data does not match its Content-Digest or Repr-Digest; none was kept"
+    )
+    UPLOAD_COMPLETE = ErrorKind(400, "the upload is complete: it takes no more data")
+    INCONSISTENT_LENGTH = ErrorKind(400, "the upload's length values do not agree")
     BAD_REQUEST = ErrorKind(400, "bad request")
     FORBIDDEN = ErrorKind(403, "forbidden")
     NOT_FOUND = ErrorKind(404, "not found")

@@ -6,6 +6,8 @@ from aiohttp import web
 
 from server.settings import Settings
 from server.uploads.service import UploadService
+from server.uploads.streams import StreamUploads
 
 SETTINGS = web.AppKey("settings", Settings)
 UPLOADS = web.AppKey("uploads", UploadService)
+STREAMS = web.AppKey("streams", StreamUploads)

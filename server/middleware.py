@@ -18,12 +18,20 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-CORS_PATHS = ("/api/", "/upload/", "/download/")
-ALLOWED_METHODS = "GET, HEAD, POST, OPTIONS"
+CORS_PATHS = ("/api/", "/upload/", "/download/", "/files")
+ALLOWED_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = (
-    "Content-Type, Range, If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since"
+    "Content-Type, Range, If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, "
+    "Tus-Resumable, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Offset, Upload-Checksum, "
+    "Upload-Concat, Upload-Complete, Upload-Draft-Interop-Version, X-HTTP-Method-Override, X-Request-ID"
 )
-EXPOSED_HEADERS = "Content-Range, Content-Disposition, Content-Length, Accept-Ranges, ETag, Last-Modified"
+# What a page on another origin may read: the downloads' fields, tus's and the IETF draft's.
+EXPOSED_HEADERS = (
+    "Content-Range, Content-Disposition, Content-Length, Accept-Ranges, ETag, Last-Modified, Location, "
+    "Upload-Offset, Upload-Length, Upload-Metadata, Upload-Defer-Length, Upload-Expires, Upload-Concat, "
+    "Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm, Upload-Complete, "
+    "Upload-Limit, Upload-Draft-Interop-Version"
+)
 
 
 def _origin_allowed(request: web.Request, origin: str) -> bool:
@@ -89,11 +97,14 @@ CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
 CLIENT = web.RequestKey("client", str)  # who sent the request (client_limits_middleware)
 
 
+LIMITED_PATHS = ("/api/", "/files")  # the seed's API, tus and the IETF draft
+
+
 @web.middleware
 async def client_limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """On ``/api/``: names the client (``request[CLIENT]``), and answers 429 ``RATE_LIMITED`` with
+    """On the upload APIs: names the client (``request[CLIENT]``), and answers 429 ``RATE_LIMITED`` with
     ``Retry-After`` to a client over its requests per second."""
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(LIMITED_PATHS):
         return await handler(request)
     limits = request.app[CLIENT_LIMITS]
     client = request[CLIENT] = limits.client(request.remote, request.headers.get("X-Forwarded-For"))
@@ -110,9 +121,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as err:
         count_error(request, err)
-        response = envelope.error(err, headers=err.headers or None)
-        if err.kind is E.BODY_TIMEOUT:
-            response.force_close()  # the rest of that body may still come: the connection cannot be reused
+        response = envelope.error(err, err.headers or None, request.get(envelope.PROBLEM_DETAILS, False))
+        if err.kind is E.BODY_TIMEOUT or (request.body_exists and not request.content.is_eof()):
+            # The rest of the body may still come: rather than read (linger over) what nobody wants, the
+            # connection ends with the answer.
+            response.force_close()
         return response
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -132,3 +145,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("unhandled error in %s %s", request.method, request.path)
         count_error(request, ApiError(E.INTERNAL))
         return envelope.error(ApiError(E.INTERNAL, "internal server error; it has been logged"))
+
+
+def charge_upload_bytes(request: web.Request, size: int) -> None:
+    """429 RATE_LIMITED when this client has sent its upload bytes for the hour (before reading the body)."""
+    buckets = request.app[CLIENT_LIMITS].upload_bytes
+    if buckets is not None:
+        client = request[CLIENT]
+        limit = request.app[SETTINGS].max_upload_bytes_per_hour_per_client
+        charge(buckets, client, size, f"{client} has sent its {limit} bytes of uploads for this hour")

@@ -73,3 +73,33 @@ def parse_name(value: Any) -> str | None:
             "control characters"
         )
     return value
+
+
+def extname(filename: str) -> str:
+    """The seed's ``extname``: from the last '.' (included) to the end, or '' when there is no '.'.
+
+    ``const i = filename.lastIndexOf('.'); if (i < 0) { return ''; } return filename.substr(i);``
+    """
+    i = filename.rfind(".")
+    return "" if i < 0 else filename[i:]
+
+
+def offered_ext(filename: str) -> str:
+    """The ``ext`` a file of this name is offered under: the seed's ``extname`` when it follows the rule,
+    else ''. ``"report.final version for the board"`` has the 28-character ext
+    ``".final version for the board"``, which the rule refuses; the ext only shapes the stored file's URL, so
+    it is dropped rather than fail the upload (the engine does so before it sends, the server for names that
+    come with tus metadata)."""
+    try:
+        return parse_ext(extname(filename))
+    except WireError:
+        return ""
+
+
+def offered_name(filename: str) -> str | None:
+    """The ``name`` a file of this name is offered under (Content-Disposition), or None if the rule refuses
+    it."""
+    try:
+        return parse_name(filename)
+    except WireError:
+        return None

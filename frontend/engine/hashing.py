@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import AsyncIterator, Callable
 
 from wire import names
-from wire.errors import WireError
 from wire.ids import chunk_id
 
 from .chunking import CHUNK_SIZE, Chunk, ChunkPlan, chunk_spans
@@ -29,33 +28,10 @@ def md5_hex(data: bytes | bytearray | memoryview) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def extname(filename: str) -> str:
-    """The seed's ``extname``: from the last '.' (included) to the end, or '' when there is no '.'.
-
-    ``const i = filename.lastIndexOf('.'); if (i < 0) { return ''; } return filename.substr(i);``
-    """
-    i = filename.rfind(".")
-    return "" if i < 0 else filename[i:]
-
-
-def upload_ext(filename: str) -> str:
-    """The ``ext`` to send: the seed's ``extname`` when the server accepts it (``wire.names``), else ''.
-
-    ``"report.final version for the board"`` has the 28-character ext ``".final version for the board"``,
-    which the server refuses; the ext only shapes the stored file's URL, so the engine drops it rather than
-    fail the upload."""
-    try:
-        return names.parse_ext(extname(filename))
-    except WireError:
-        return ""
-
-
-def upload_name(filename: str) -> str | None:
-    """The ``name`` to send (for Content-Disposition on download), or None if the server refuses it."""
-    try:
-        return names.parse_name(filename)
-    except WireError:
-        return None
+# The seed's ``extname`` and what of a file's name is sent: the wire's rules, shared with the server.
+extname = names.extname
+upload_ext = names.offered_ext
+upload_name = names.offered_name
 
 
 async def _ranges(source: FileSource, block_size: int) -> AsyncIterator[bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from email.message import EmailMessage
 from urllib.parse import quote
 
 # RFC 8187 section 3.2.1: attr-char = ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" /
@@ -52,3 +53,16 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
         # problems in some existing implementations" (appendix D).
         value += f"; filename*={encode_ext_value(filename)}"
     return value
+
+
+def parse_filename(value: str) -> str | None:
+    """The file name a ``Content-Disposition`` field carries (RFC 6266 section 4.3: ``filename*``, RFC 8187's
+    encoding, is preferred over ``filename``), or None. Read by the standard library's MIME parser, whose
+    RFC 2231 parameters are what RFC 8187 profiles."""
+    message = EmailMessage()
+    try:
+        message["Content-Disposition"] = value
+        name = message.get_filename()
+    except (ValueError, TypeError, IndexError):
+        return None
+    return name or None

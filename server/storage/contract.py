@@ -54,25 +54,39 @@ class FileName:
 
 @dataclass(frozen=True)
 class Upload:
-    """An upload in progress: the chunk list its handshake gave, and the chunks kept so far.
+    """An upload in progress and the chunks kept so far.
+
+    Two kinds share one shape. A **chunked** upload (the seed's protocol) has the chunk list its handshake
+    gave, its ``key`` is the fileId (the file's MD5), and its chunks may arrive in any order. A **stream**
+    upload (tus, the IETF draft) has no chunk list (``chunk_ids`` None): its chunks are its appends, in order,
+    and its key is a random id; what its file's MD5 is is known once it is assembled. ``info`` is what the
+    protocol that created it keeps with it (opaque to the store). A stream upload stays, ``published`` under
+    its file's MD5, after it is complete (its protocol still answers for it) until it expires or is deleted.
 
     ``stored`` (index -> size) may be a live read-only view of the store's state rather than a copy (a copy
-    would cost time in the number of chunks on every request): read it under the file's lock to decide.
+    would cost time in the number of chunks on every request): read it under the upload's lock to decide.
     """
 
-    file_id: str
-    chunk_ids: tuple[str, ...]
+    key: str
+    chunk_ids: tuple[str, ...] | None
     size: int | None  # declared by the client, if it did
     created_at: float
     updated_at: float
     stored: Mapping[int, int]
+    info: str | None = None
+    published: str | None = None  # the file id of a complete stream upload
+
+    @property
+    def chunk_count(self) -> int:
+        """The chunks the file is made of: its list's, or (a stream) those kept so far."""
+        return len(self.chunk_ids) if self.chunk_ids is not None else len(self.stored)
 
 
 @dataclass(frozen=True)
 class StagedChunk:
     """A chunk's bytes written by ``write_chunk`` and not counted yet; ``key`` names them inside the store."""
 
-    file_id: str
+    upload: str  # the upload's key
     index: int
     size: int
     key: str
@@ -82,7 +96,7 @@ class StagedChunk:
 class Assembly:
     """A file assembled from all its chunks but not yet published. ``md5`` is its digest in hex."""
 
-    file_id: str
+    upload: str  # the upload's key
     md5: str
     size: int
 
@@ -108,23 +122,30 @@ class Store(Protocol):
         """Offer a file (published or not yet) under an extension; the first name given for it stays."""
 
     # Uploads in progress.
-    async def get_upload(self, file_id: str) -> Upload | None: ...
+    async def get_upload(self, key: str) -> Upload | None: ...
 
     async def create_upload(
-        self, file_id: str, chunk_ids: tuple[str, ...], size: int | None, now: float
+        self,
+        key: str,
+        chunk_ids: tuple[str, ...] | None,
+        size: int | None,
+        now: float,
+        info: str | None = None,
     ) -> Upload:
-        """Start an upload with no chunk kept; one with the same id is replaced, its chunks forgotten."""
+        """Start an upload with no chunk kept; one with the same key is replaced, its chunks forgotten."""
         ...
 
-    async def touch_upload(self, file_id: str, now: float) -> None: ...
+    async def touch_upload(self, key: str, now: float, size: int | None = None) -> None:
+        """Note that the upload was used at ``now``; with ``size``, also declare its size (once unknown)."""
 
     async def count_uploads(self, holding_bytes: bool = False) -> int:
-        """Uploads in progress; with ``holding_bytes``, only those with at least one chunk kept."""
+        """Uploads in progress (not the published ones); with ``holding_bytes``, only those with at least one
+        chunk kept."""
         ...
 
     async def uploads_untouched_since(self, when: float) -> list[str]: ...
 
-    async def delete_upload(self, file_id: str) -> None:
+    async def delete_upload(self, key: str) -> None:
         """Forget an upload and reclaim its chunks' space (staged chunks of it may still be discarded)."""
 
     # Chunks: written (staged), then kept or discarded.
@@ -142,13 +163,19 @@ class Store(Protocol):
     async def discard_chunk(self, staged: StagedChunk) -> None:
         """Drop staged bytes (refused, not needed, or their upload is gone)."""
 
+    def read_upload(self, upload: Upload) -> AsyncIterator[bytes]:
+        """The bytes of the upload's kept chunks, in order (a partial upload of tus's concatenation, read into
+        the final one). The service holds the upload's end meanwhile, so nothing is appended to it."""
+        ...
+
     # Assembly.
     async def assemble(self, upload: Upload) -> Assembly:
         """With every chunk kept: the whole file in order, hidden, with its MD5 computed on the way."""
         ...
 
     async def publish(self, assembly: Assembly) -> StoredFile:
-        """Make an assembled file visible and drop its upload, atomically."""
+        """Make an assembled file visible under its MD5 and end its upload, atomically: a chunked upload is
+        dropped, a stream upload marked ``published``. A file with that MD5 already there stays as it is."""
         ...
 
     async def discard_assembly(self, assembly: Assembly) -> None: ...

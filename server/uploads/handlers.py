@@ -16,11 +16,10 @@ from urllib.parse import quote
 from aiohttp import hdrs, web
 
 from server import envelope
-from server.client_limits import charge
 from server.errors import ApiError, E
 from server.keys import SETTINGS, UPLOADS
 from server.metrics import count_upload
-from server.middleware import CLIENT, CLIENT_LIMITS
+from server.middleware import CLIENT, charge_upload_bytes
 from server.storage.contract import StoredFile
 from server.uploads.chunk_form import ChunkForm
 from server.uploads.form import boundary_of
@@ -69,15 +68,6 @@ async def handshake(request: web.Request) -> web.Response:
     return envelope.ok(result)
 
 
-def _charge_bytes(request: web.Request, size: int) -> None:
-    """429 RATE_LIMITED when this client has sent its chunk bytes for the hour (before reading the body)."""
-    buckets = request.app[CLIENT_LIMITS].upload_bytes
-    if buckets is not None:
-        client = request[CLIENT]
-        limit = request.app[SETTINGS].max_upload_bytes_per_hour_per_client
-        charge(buckets, client, size, f"{client} has sent its {limit} bytes of chunks for this hour")
-
-
 async def _pieces(request: web.Request, timeout: float) -> AsyncIterator[bytes]:
     """The body's bytes as they arrive; 408 BODY_TIMEOUT when none arrived for ``timeout`` seconds (a slow
     link keeps going as long as bytes keep coming)."""
@@ -104,7 +94,7 @@ async def upload_chunk(request: web.Request) -> web.Response:
             f"the request is {request.content_length} bytes; chunks of at most {settings.max_chunk_bytes} "
             "bytes are accepted",
         )
-    _charge_bytes(request, request.content_length or settings.max_chunk_bytes)
+    charge_upload_bytes(request, request.content_length or settings.max_chunk_bytes)
     form = ChunkForm(
         _pieces(request, settings.body_timeout_seconds),
         boundary_of(request.headers.get(hdrs.CONTENT_TYPE, "")),

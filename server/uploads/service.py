@@ -103,17 +103,25 @@ class TailGate:
 
     def __init__(self) -> None:
         self._owners: dict[str, asyncio.Event] = {}
+        self._assembling: set[str] = set()  # held by the service's own background assembly
 
-    def try_claim(self, file_id: str) -> asyncio.Event | None:
+    def try_claim(self, file_id: str, *, assembly: bool = False) -> asyncio.Event | None:
         """A token for the end of ``file_id``, or None when someone holds it."""
         if file_id in self._owners:
             return None
         token = self._owners[file_id] = asyncio.Event()
+        if assembly:
+            self._assembling.add(file_id)
         return token
+
+    def held_by_assembly(self, file_id: str) -> bool:
+        """Whether the service's background assembly holds the end (not a request): worth waiting for."""
+        return file_id in self._assembling
 
     def release(self, file_id: str, token: asyncio.Event) -> None:
         if self._owners.get(file_id) is token:
             del self._owners[file_id]
+            self._assembling.discard(file_id)
         token.set()
 
     async def wait_free(self, file_id: str) -> None:
@@ -123,7 +131,8 @@ class TailGate:
 
 def _listed(upload: Upload, chunk: ChunkId) -> bool:
     """Whether ``chunk`` is in the upload's chunk list, at its index."""
-    return chunk.index < len(upload.chunk_ids) and upload.chunk_ids[chunk.index] == str(chunk)
+    ids = upload.chunk_ids
+    return ids is not None and chunk.index < len(ids) and ids[chunk.index] == str(chunk)
 
 
 def _same(a: Upload, b: Upload) -> bool:
@@ -190,7 +199,7 @@ class UploadService:
         if existing is not None:
             await self.store.add_name(hs.file_id, hs.ext, hs.name)
             return existing
-        await self._check_space(0)
+        await self.check_space(0)
         async with self.locks.hold(hs.file_id):
             existing = await self.store.get_file(hs.file_id)
             if existing is not None:  # published while we waited for the lock
@@ -225,14 +234,13 @@ class UploadService:
                 f"{limit} uploads holding data are in progress, the most this server keeps; try again later",
             )
         if upload is None and client is not None:
-            self._check_client_uploads(client)
+            self.check_client_uploads(client)
         created = await self.store.create_upload(hs.file_id, hs.chunk_ids, hs.size, now)
         if upload is None and client is not None:
-            self._started_by.setdefault(client, set()).add(hs.file_id)
-            self._starter[hs.file_id] = client
+            self.started(client, hs.file_id)
         return created
 
-    def _check_client_uploads(self, client: str) -> None:
+    def check_client_uploads(self, client: str) -> None:
         limit = self.settings.max_uploads_per_client
         if limit and len(self._started_by.get(client, ())) >= limit:
             raise ApiError(
@@ -240,7 +248,12 @@ class UploadService:
                 f"{client} has {limit} unfinished uploads, the most one client may have; finish some first",
             )
 
-    def _ended(self, file_id: str) -> None:
+    def started(self, client: str, key: str) -> None:
+        """``client`` started the upload ``key``: it counts among its unfinished uploads until it ends."""
+        self._started_by.setdefault(client, set()).add(key)
+        self._starter[key] = client
+
+    def ended(self, file_id: str) -> None:
         """An upload was published or forgotten: it no longer counts for the client that started it."""
         client = self._starter.pop(file_id, None)
         if client is not None:
@@ -252,6 +265,7 @@ class UploadService:
 
     @staticmethod
     def _needed(upload: Upload) -> list[str]:
+        assert upload.chunk_ids is not None, "a chunked upload"
         stored = upload.stored
         return [chunk_id for index, chunk_id in enumerate(upload.chunk_ids) if index not in stored]
 
@@ -263,13 +277,13 @@ class UploadService:
         upload = await self._upload_for_chunk(file_id, chunk)
         if upload is None:
             return []
-        await self._check_space(0)
+        await self.check_space(0)
         token = self._claim_tail(upload, chunk.index)
         try:
             staged = await self._write(upload, chunk, body, in_place=token is not None)
             try:
                 await self._check_bytes(upload, chunk, await body.md5())
-                await self._check_space(staged.size)
+                await self.check_space(staged.size)
             except BaseException:
                 await self.store.discard_chunk(staged)
                 raise
@@ -279,7 +293,7 @@ class UploadService:
             if token is not None:
                 self.tails.release(file_id, token)
         if needed:
-            self._advance_later(file_id)
+            self.advance_later(file_id)
             return needed
         finished = await self._assemble_when_free(file_id)
         return [] if isinstance(finished, StoredFile) else finished
@@ -289,7 +303,7 @@ class UploadService:
         not kept yet, and nobody writes there now (then the returned token says so until it is released)."""
         if self._in_place is None or index in upload.stored or self._in_place.tail(upload) != index:
             return None
-        return self.tails.try_claim(upload.file_id)
+        return self.tails.try_claim(upload.key)
 
     async def _write(self, upload: Upload, chunk: ChunkId, body: ChunkBody, in_place: bool) -> StagedChunk:
         if in_place:
@@ -299,18 +313,16 @@ class UploadService:
 
     async def _keep(self, seen: Upload, chunk: ChunkId, staged: StagedChunk) -> list[str]:
         """Under the file's lock: keep the staged chunk unless it is not wanted (any more); the ids needed."""
-        upload = await self.store.get_upload(seen.file_id)
+        upload = await self.store.get_upload(seen.key)
         if upload is None or not _same(upload, seen):
             await self.store.discard_chunk(staged)
             if upload is None:
-                if await self.store.get_file(seen.file_id) is not None:
+                if await self.store.get_file(seen.key) is not None:
                     return []  # published meanwhile: this copy is not needed
-                raise ApiError(
-                    E.UNKNOWN_UPLOAD, f"the upload of {seen.file_id} ended while this chunk arrived"
-                )
+                raise ApiError(E.UNKNOWN_UPLOAD, f"the upload of {seen.key} ended while this chunk arrived")
             if not _listed(upload, chunk):
                 raise ApiError(
-                    E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {seen.file_id}"
+                    E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {seen.key}"
                 )
             return self._needed(upload)  # another handshake replaced the upload: send it again
         if chunk.index in upload.stored:
@@ -325,7 +337,7 @@ class UploadService:
         now = self.clock()
         # Expiry counts in hours by default: one write a second (at most) per upload is plenty.
         if now - upload.updated_at >= min(1.0, self.settings.upload_ttl_seconds / 10):
-            await self.store.touch_upload(upload.file_id, now)
+            await self.store.touch_upload(upload.key, now)
         return self._needed(upload)
 
     async def _check_bytes(self, upload: Upload, chunk: ChunkId, md5: str | None) -> None:
@@ -335,7 +347,7 @@ class UploadService:
             return
         if md5 is None:
             raise RuntimeError("chunks are checked as they arrive, but this one's MD5 was not computed")
-        log.info("refused chunk %d of %s: its MD5 is %s, not %s", chunk.index, upload.file_id, md5, chunk.md5)
+        log.info("refused chunk %d of %s: its MD5 is %s, not %s", chunk.index, upload.key, md5, chunk.md5)
         raise ApiError(
             E.CHUNK_MISMATCH,
             f"chunk {chunk.index} does not match its chunkId: its bytes have MD5 {md5}, the chunkId says "
@@ -343,7 +355,7 @@ class UploadService:
             self._needed(upload),  # what the seed's client sends next: this chunk among them
         )
 
-    async def _check_space(self, incoming: int) -> None:
+    async def check_space(self, incoming: int) -> None:
         """507 when storing ``incoming`` more bytes would leave less free than ``--min-free-bytes``."""
         if not isinstance(self.store, FreeSpace):
             return
@@ -384,7 +396,7 @@ class UploadService:
 
     # -- assembly ---------------------------------------------------------------------------------------------
 
-    def _advance_later(self, file_id: str) -> None:
+    def advance_later(self, file_id: str) -> None:
         """Run ``advance`` for this file in the background; one runner per file, re-run if asked."""
         if self._in_place is None:
             return
@@ -400,7 +412,7 @@ class UploadService:
                 self._advance_again.discard(file_id)
                 async with self.locks.hold(file_id):
                     upload = await self.store.get_upload(file_id)
-                    token = self.tails.try_claim(file_id) if upload is not None else None
+                    token = self.tails.try_claim(file_id, assembly=True) if upload is not None else None
                     if upload is not None and token is not None:  # else the chunk written there asks again
                         try:
                             await self._in_place.advance(upload)
@@ -443,8 +455,8 @@ class UploadService:
         started = time.monotonic()
         assembly = await self.store.assemble(upload)
         problem = None
-        if assembly.md5 != upload.file_id:
-            problem = f"the assembled file has MD5 {assembly.md5}, not the fileId {upload.file_id}"
+        if assembly.md5 != upload.key:
+            problem = f"the assembled file has MD5 {assembly.md5}, not the fileId {upload.key}"
             if isinstance(self.store, RepairsDamage):
                 damaged = await self.store.damaged_chunks(upload, assembly)
                 if damaged:  # the chunks were damaged on the way (or lied about): only they are needed again
@@ -464,14 +476,14 @@ class UploadService:
             )
         if problem is not None:
             await self.store.discard_assembly(assembly)
-            await self.store.delete_upload(upload.file_id)
-            self._ended(upload.file_id)
+            await self.store.delete_upload(upload.key)
+            self.ended(upload.key)
             raise ApiError(E.FILE_MISMATCH, f"{problem}; the upload was discarded, start it again")
         stored = await self.store.publish(assembly)
-        self._ended(upload.file_id)
+        self.ended(upload.key)
         log.info(
             "assembled %s: %d bytes from %d chunks in %.2fs",
-            upload.file_id,
+            upload.key,
             stored.size,
             len(upload.chunk_ids),
             time.monotonic() - started,
@@ -492,9 +504,10 @@ class UploadService:
                 upload = await self.store.get_upload(file_id)
                 if upload is None:
                     continue
-                if upload.updated_at < deadline or (not upload.stored and upload.updated_at < empty_deadline):
+                empty = not upload.stored and upload.published is None
+                if upload.updated_at < deadline or (empty and upload.updated_at < empty_deadline):
                     await self.store.delete_upload(file_id)
-                    self._ended(file_id)
+                    self.ended(file_id)
                     expired.append(file_id)
         if expired:
             log.info("expired %d abandoned upload(s)", len(expired))

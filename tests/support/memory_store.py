@@ -57,34 +57,45 @@ class MemoryStore:
         if self.names.get((file_id, ext)) is None:
             self.names[file_id, ext] = name
 
-    async def get_upload(self, file_id: str) -> Upload | None:
-        entry = self.uploads.get(file_id)
+    async def get_upload(self, key: str) -> Upload | None:
+        entry = self.uploads.get(key)
         return None if entry is None else entry.upload
 
     async def create_upload(
-        self, file_id: str, chunk_ids: tuple[str, ...], size: int | None, now: float
+        self,
+        key: str,
+        chunk_ids: tuple[str, ...] | None,
+        size: int | None,
+        now: float,
+        info: str | None = None,
     ) -> Upload:
-        entry = _Entry(Upload(file_id, chunk_ids, size, now, now, {}))
+        entry = _Entry(Upload(key, chunk_ids, size, now, now, {}, info))
         entry.upload = replace(entry.upload, stored=MappingProxyType(entry.sizes))
-        self.uploads[file_id] = entry
+        self.uploads[key] = entry
         return entry.upload
 
-    async def touch_upload(self, file_id: str, now: float) -> None:
-        entry = self.uploads.get(file_id)
+    async def touch_upload(self, key: str, now: float, size: int | None = None) -> None:
+        entry = self.uploads.get(key)
         if entry is not None:
-            entry.upload = replace(entry.upload, updated_at=now)
+            entry.upload = replace(
+                entry.upload, updated_at=now, size=entry.upload.size if size is None else size
+            )
 
     async def count_uploads(self, holding_bytes: bool = False) -> int:
-        return sum(1 for entry in self.uploads.values() if entry.chunks or not holding_bytes)
+        return sum(
+            1
+            for entry in self.uploads.values()
+            if entry.upload.published is None and (entry.chunks or not holding_bytes)
+        )
 
     async def uploads_untouched_since(self, when: float) -> list[str]:
-        return [file_id for file_id, entry in self.uploads.items() if entry.upload.updated_at < when]
+        return [key for key, entry in self.uploads.items() if entry.upload.updated_at < when]
 
-    async def delete_upload(self, file_id: str) -> None:
-        self.uploads.pop(file_id, None)
-        if file_id not in self.files:
-            for key in [key for key in self.names if key[0] == file_id]:
-                del self.names[key]
+    async def delete_upload(self, key: str) -> None:
+        self.uploads.pop(key, None)
+        if key not in self.files:
+            for name in [name for name in self.names if name[0] == key]:
+                del self.names[name]
 
     async def write_chunk(self, upload: Upload, index: int, reader: AsyncIterable[Buffer]) -> StagedChunk:
         data = bytearray()
@@ -94,11 +105,11 @@ class MemoryStore:
                 await self.pause_writes.wait()
         key = str(next(self._keys))
         self.staged[key] = bytes(data)
-        return StagedChunk(upload.file_id, index, len(data), key)
+        return StagedChunk(upload.key, index, len(data), key)
 
     async def keep_chunk(self, staged: StagedChunk) -> Upload:
         data = self.staged.pop(staged.key)
-        entry = self.uploads[staged.file_id]
+        entry = self.uploads[staged.upload]
         entry.chunks[staged.index] = data
         entry.sizes[staged.index] = len(data)
         return entry.upload
@@ -106,19 +117,29 @@ class MemoryStore:
     async def discard_chunk(self, staged: StagedChunk) -> None:
         self.staged.pop(staged.key, None)
 
+    async def read_upload(self, upload: Upload) -> AsyncIterator[bytes]:
+        entry = self.uploads[upload.key]
+        for index in range(upload.chunk_count):
+            yield entry.chunks[index]
+
     async def assemble(self, upload: Upload) -> Assembly:
-        entry = self.uploads[upload.file_id]
-        data = b"".join(entry.chunks[index] for index in range(len(upload.chunk_ids)))
-        self.assemblies[upload.file_id] = data
+        entry = self.uploads[upload.key]
+        data = b"".join(entry.chunks[index] for index in range(upload.chunk_count))
+        self.assemblies[upload.key] = data
         self.assembled += 1
-        return Assembly(upload.file_id, hashlib.md5(data).hexdigest(), len(data))
+        return Assembly(upload.key, hashlib.md5(data).hexdigest(), len(data))
 
     async def publish(self, assembly: Assembly) -> StoredFile:
-        data = self.assemblies.pop(assembly.file_id)
-        stored = StoredFile(assembly.file_id, len(data), 0.0)
-        self.files[assembly.file_id] = (stored, data)
-        self.uploads.pop(assembly.file_id, None)
-        return stored
+        data = self.assemblies.pop(assembly.upload)
+        if assembly.md5 not in self.files:
+            self.files[assembly.md5] = (StoredFile(assembly.md5, len(data), 0.0), data)
+        entry = self.uploads[assembly.upload]
+        if entry.upload.chunk_ids is None:  # a stream upload stays, published
+            entry.chunks.clear()
+            entry.upload = replace(entry.upload, published=assembly.md5, stored={})
+        else:
+            del self.uploads[assembly.upload]
+        return self.files[assembly.md5][0]
 
     async def discard_assembly(self, assembly: Assembly) -> None:
-        self.assemblies.pop(assembly.file_id, None)
+        self.assemblies.pop(assembly.upload, None)

@@ -243,3 +243,22 @@ async def test_a_chunk_of_the_wrong_size_is_damaged_and_so_is_what_it_shifted(lo
     await local.drop_chunks(upload, [0])
     await keep(local, 0)
     assert (await local.assemble(await upload_of(local))).md5 == FILE_ID
+
+
+async def test_a_database_of_the_first_schema_gains_the_new_columns(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "meta.sqlite3") as db:
+        db.execute(
+            "CREATE TABLE uploads (file_id TEXT PRIMARY KEY, chunk_ids TEXT NOT NULL, size INTEGER, "
+            "prefix_chunks INTEGER NOT NULL DEFAULT 0, prefix_bytes INTEGER NOT NULL DEFAULT 0, "
+            "created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO uploads (file_id, chunk_ids, created_at, updated_at) VALUES (?, ?, 1, 1)",
+            (FILE_ID, ",".join(IDS)),
+        )
+    backend = await reopened(tmp_path)
+    upload = await upload_of(backend)
+    assert upload.chunk_ids == IDS and upload.info is None and upload.published is None
+    await backend.create_upload("stream", None, 5, 2.0, info="x")
+    assert (await backend.get_upload("stream")).chunk_ids is None  # type: ignore[union-attr]
+    await backend.close()

@@ -56,7 +56,7 @@ async def keep(store: Store, index: int, data: bytes | None = None) -> Upload:
 async def test_upload_records(store: Store) -> None:
     assert await store.get_upload(FILE_ID) is None
     created = await store.create_upload(FILE_ID, IDS, 42, 100.0)
-    assert (created.file_id, created.chunk_ids, created.size, created.updated_at) == (FILE_ID, IDS, 42, 100.0)
+    assert (created.key, created.chunk_ids, created.size, created.updated_at) == (FILE_ID, IDS, 42, 100.0)
     assert dict(created.stored) == {}
     assert await store.count_uploads() == 1
     assert await store.count_uploads(holding_bytes=True) == 0
@@ -152,3 +152,36 @@ async def test_an_empty_file(store: Store) -> None:
     assert (assembly.md5, assembly.size) == (empty, 0)
     stored = await store.publish(assembly)
     assert stored.size == 0 and b"".join([p async for p in store.read_file(stored, 0, 0)]) == b""
+
+
+async def test_a_stream_upload_is_published_under_its_md5_and_stays_until_deleted(store: Store) -> None:
+    created = await store.create_upload("stream-1", None, None, 100.0, info='{"protocol": "tus"}')
+    assert created.chunk_ids is None and created.chunk_count == 0 and created.info == '{"protocol": "tus"}'
+    await store.touch_upload("stream-1", 150.0, size=len(b"".join(CHUNKS)))
+    for index, data in enumerate(CHUNKS):  # a stream's chunks are its appends, in order
+        upload = await store.get_upload("stream-1")
+        assert upload is not None and upload.chunk_count == index
+        await store.keep_chunk(await store.write_chunk(upload, index, pieces(data)))
+    upload = await store.get_upload("stream-1")
+    assert upload is not None and upload.size == len(b"".join(CHUNKS)) and upload.updated_at == 150.0
+    assembly = await store.assemble(upload)
+    assert assembly.md5 == FILE_ID
+    published = await store.publish(assembly)
+    assert published.file_id == FILE_ID and await store.get_file(FILE_ID) == published
+    assert b"".join([p async for p in store.read_file(published, 0, published.size)]) == b"".join(CHUNKS)
+    done = await store.get_upload("stream-1")
+    assert done is not None and done.published == FILE_ID and dict(done.stored) == {}
+    assert await store.count_uploads() == 0
+    await store.delete_upload("stream-1")
+    assert await store.get_upload("stream-1") is None and await store.get_file(FILE_ID) == published
+
+
+async def test_the_same_bytes_published_twice_keep_the_first_file(store: Store) -> None:
+    for key, now in (("first", 1.0), ("second", 2.0)):
+        upload = await store.create_upload(key, None, None, now)
+        await store.keep_chunk(await store.write_chunk(upload, 0, pieces(*CHUNKS)))
+        published = await store.publish(await store.assemble(await store.get_upload(key)))  # type: ignore[arg-type]
+        assert published.file_id == FILE_ID
+    first = await store.get_file(FILE_ID)
+    assert first is not None and first.size == len(b"".join(CHUNKS))
+    assert (await store.get_upload("second")).published == FILE_ID  # type: ignore[union-attr]

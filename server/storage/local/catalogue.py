@@ -18,8 +18,8 @@ from server.storage.contract import FileName, StoredFile, Upload
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
-    file_id    TEXT PRIMARY KEY,
-    chunk_ids  TEXT NOT NULL,        -- chunk ids in file order, comma-separated
+    file_id    TEXT PRIMARY KEY,     -- the upload's key (a chunked upload's fileId)
+    chunk_ids  TEXT NOT NULL,        -- chunk ids in file order, comma-separated ('' for a stream upload)
     size       INTEGER,              -- declared size, if any
     prefix_chunks INTEGER NOT NULL DEFAULT 0,  -- chunks durably appended to partial/<file_id>
     prefix_bytes  INTEGER NOT NULL DEFAULT 0,  -- and their total length
@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS names (
 );
 CREATE INDEX IF NOT EXISTS uploads_by_age ON uploads (updated_at);
 """
+# Columns added since the first schema, with their definitions: added to an older database when it is opened.
+_ADDED_COLUMNS = {
+    "stream": "INTEGER NOT NULL DEFAULT 0",  # 1: a stream upload (no chunk list; its chunks are its appends)
+    "info": "TEXT",  # what the protocol that created the upload keeps with it
+    "published": "TEXT",  # a complete stream upload: the file id it was published under
+}
 
 
 @dataclass
@@ -65,6 +71,10 @@ class Catalogue:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(uploads)")}
+        for name, definition in _ADDED_COLUMNS.items():
+            if name not in columns:
+                db.execute(f"ALTER TABLE uploads ADD COLUMN {name} {definition}")
         self._db = db
 
     def close(self) -> None:
@@ -107,64 +117,75 @@ class Catalogue:
             (file_id, ext, name),
         )
 
-    def publish(self, file_id: str, size: int, created_at: float) -> None:
-        """The file's row, and its upload gone, in one transaction."""
+    def publish(self, key: str, file_id: str, size: int, created_at: float | None) -> None:
+        """The file's row (unless ``created_at`` is None: it exists), and its upload ended, in one transaction:
+        a chunked upload dropped, a stream upload marked published."""
         with self.db:
             self.db.execute("BEGIN")
-            self.db.execute(
-                "INSERT OR REPLACE INTO files (file_id, size, created_at) VALUES (?, ?, ?)",
-                (file_id, size, created_at),
-            )
-            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
-            self.db.execute("DELETE FROM uploads WHERE file_id = ?", (file_id,))
-        self._cache.pop(file_id, None)
+            if created_at is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO files (file_id, size, created_at) VALUES (?, ?, ?)",
+                    (file_id, size, created_at),
+                )
+            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (key,))
+            self.db.execute("DELETE FROM uploads WHERE file_id = ? AND stream = 0", (key,))
+            self.db.execute("UPDATE uploads SET published = ? WHERE file_id = ?", (file_id, key))
+        self._cache.pop(key, None)
 
     # -- uploads in progress ----------------------------------------------------------------------------------
 
     def upload_ids(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT file_id FROM uploads")}
 
-    def upload(self, file_id: str) -> Upload | None:
-        cached = self._cache.get(file_id)
+    def upload(self, key: str) -> Upload | None:
+        cached = self._cache.get(key)
         if cached is not None:
             return cached.upload
         row = self.db.execute(
-            "SELECT chunk_ids, size, created_at, updated_at FROM uploads WHERE file_id = ?", (file_id,)
+            "SELECT chunk_ids, size, created_at, updated_at, info, published, stream FROM uploads "
+            "WHERE file_id = ?",
+            (key,),
         ).fetchone()
         if row is None:
             return None
-        sizes = dict(self.db.execute("SELECT idx, size FROM chunks WHERE file_id = ?", (file_id,)).fetchall())
-        chunk_ids = tuple(row[0].split(",")) if row[0] else ()
-        upload = Upload(file_id, chunk_ids, row[1], row[2], row[3], MappingProxyType(sizes))
-        self._cache[file_id] = _Cached(upload, sizes)
+        sizes = dict(self.db.execute("SELECT idx, size FROM chunks WHERE file_id = ?", (key,)).fetchall())
+        chunk_ids = None if row[6] else tuple(row[0].split(",")) if row[0] else ()
+        upload = Upload(key, chunk_ids, row[1], row[2], row[3], MappingProxyType(sizes), row[4], row[5])
+        self._cache[key] = _Cached(upload, sizes)
         return upload
 
-    def create_upload(self, file_id: str, chunk_ids: tuple[str, ...], size: int | None, now: float) -> Upload:
+    def create_upload(
+        self, key: str, chunk_ids: tuple[str, ...] | None, size: int | None, now: float, info: str | None
+    ) -> Upload:
         with self.db:  # one transaction: the old chunks go with the old upload
             self.db.execute("BEGIN")
-            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (key,))
             self.db.execute(
-                "INSERT OR REPLACE INTO uploads (file_id, chunk_ids, size, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (file_id, ",".join(chunk_ids), size, now, now),
+                "INSERT OR REPLACE INTO uploads (file_id, chunk_ids, size, created_at, updated_at, info, stream) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, ",".join(chunk_ids or ()), size, now, now, info, int(chunk_ids is None)),
             )
         sizes: dict[int, int] = {}
-        upload = Upload(file_id, chunk_ids, size, now, now, MappingProxyType(sizes))
-        self._cache[file_id] = _Cached(upload, sizes)
+        upload = Upload(key, chunk_ids, size, now, now, MappingProxyType(sizes), info)
+        self._cache[key] = _Cached(upload, sizes)
         return upload
 
-    def touch(self, file_id: str, now: float) -> None:
-        upload = self.upload(file_id)
+    def touch(self, key: str, now: float, size: int | None) -> None:
+        upload = self.upload(key)
         if upload is None:
             return
-        self.db.execute("UPDATE uploads SET updated_at = ? WHERE file_id = ?", (now, file_id))
-        self._cache[file_id].upload = replace(upload, updated_at=now)
+        if size is None:
+            self.db.execute("UPDATE uploads SET updated_at = ? WHERE file_id = ?", (now, key))
+            self._cache[key].upload = replace(upload, updated_at=now)
+        else:
+            self.db.execute("UPDATE uploads SET updated_at = ?, size = ? WHERE file_id = ?", (now, size, key))
+            self._cache[key].upload = replace(upload, updated_at=now, size=size)
 
     def count_uploads(self, holding_bytes: bool) -> int:
         if holding_bytes:  # one probe of the chunks' primary key per upload
             query = "SELECT count(*) FROM uploads u WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.file_id = u.file_id)"
         else:
-            query = "SELECT count(*) FROM uploads"
+            query = "SELECT count(*) FROM uploads WHERE published IS NULL"
         return int(self.db.execute(query).fetchone()[0])
 
     def untouched_since(self, when: float) -> list[str]:
@@ -172,23 +193,21 @@ class Catalogue:
             row[0] for row in self.db.execute("SELECT file_id FROM uploads WHERE updated_at < ?", (when,))
         ]
 
-    def delete_upload(self, file_id: str) -> None:
+    def delete_upload(self, key: str) -> None:
         with self.db:
             self.db.execute("BEGIN")
-            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
-            self.db.execute("DELETE FROM uploads WHERE file_id = ?", (file_id,))
+            self.db.execute("DELETE FROM chunks WHERE file_id = ?", (key,))
+            self.db.execute("DELETE FROM uploads WHERE file_id = ?", (key,))
             # Names of a file that was never published go with it.
             self.db.execute(
                 "DELETE FROM names WHERE file_id = ? AND NOT EXISTS (SELECT 1 FROM files WHERE file_id = ?)",
-                (file_id, file_id),
+                (key, key),
             )
-        self._cache.pop(file_id, None)
+        self._cache.pop(key, None)
 
     # -- chunks and the assembled prefix ----------------------------------------------------------------------
 
-    def record_chunk(
-        self, file_id: str, index: int, size: int, prefix: tuple[int, int] | None = None
-    ) -> None:
+    def record_chunk(self, key: str, index: int, size: int, prefix: tuple[int, int] | None = None) -> None:
         """The chunk's row (and, when it went straight into the partial file, the prefix's new chunk count and
         length), in one transaction."""
         with self.db:
@@ -196,40 +215,40 @@ class Catalogue:
             if prefix is not None:
                 self.db.execute(
                     "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?",
-                    (*prefix, file_id),
+                    (*prefix, key),
                 )
             self.db.execute(
-                "INSERT OR REPLACE INTO chunks (file_id, idx, size) VALUES (?, ?, ?)", (file_id, index, size)
+                "INSERT OR REPLACE INTO chunks (file_id, idx, size) VALUES (?, ?, ?)", (key, index, size)
             )
-        cached = self._cache.get(file_id)
+        cached = self._cache.get(key)
         if cached is not None:
             cached.sizes[index] = size
 
-    def prefix(self, file_id: str) -> tuple[int, int]:
+    def prefix(self, key: str) -> tuple[int, int]:
         """(chunks, bytes) of the partial file recorded as durable."""
         row = self.db.execute(
-            "SELECT prefix_chunks, prefix_bytes FROM uploads WHERE file_id = ?", (file_id,)
+            "SELECT prefix_chunks, prefix_bytes FROM uploads WHERE file_id = ?", (key,)
         ).fetchone()
         return (row[0], row[1]) if row is not None else (0, 0)
 
-    def advance_prefix(self, file_id: str, chunks: int, size: int) -> None:
+    def advance_prefix(self, key: str, chunks: int, size: int) -> None:
         """Record a longer durable prefix; the row only moves forward."""
         self.db.execute(
             "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ? AND prefix_chunks < ?",
-            (chunks, size, file_id, chunks),
+            (chunks, size, key, chunks),
         )
 
-    def drop_chunks(self, file_id: str, indexes: list[int], prefix: tuple[int, int]) -> None:
+    def drop_chunks(self, key: str, indexes: list[int], prefix: tuple[int, int]) -> None:
         """Forget chunks and cut the recorded prefix back, in one transaction."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
-                "DELETE FROM chunks WHERE file_id = ? AND idx = ?", [(file_id, index) for index in indexes]
+                "DELETE FROM chunks WHERE file_id = ? AND idx = ?", [(key, index) for index in indexes]
             )
             self.db.execute(
-                "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?", (*prefix, file_id)
+                "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?", (*prefix, key)
             )
-        cached = self._cache.get(file_id)
+        cached = self._cache.get(key)
         if cached is not None:
             for index in indexes:
                 cached.sizes.pop(index, None)

@@ -113,15 +113,8 @@ class LocalStorage:
         return self.files / file.file_id
 
     async def read_file(self, file: StoredFile, start: int, length: int) -> AsyncIterator[bytes]:
-        handle = await asyncio.to_thread(open, self.local_path(file), "rb")
-        with handle:
-            handle.seek(start)
-            while length > 0:
-                data = await asyncio.to_thread(handle.read, min(length, files.COPY_BUFFER))
-                if not data:
-                    break
-                length -= len(data)
-                yield data
+        async for data in self._read(self.local_path(file), start, length):
+            yield data
 
     async def get_name(self, file_id: str, ext: str) -> FileName | None:
         return self.catalogue.name(file_id, ext)
@@ -135,22 +128,27 @@ class LocalStorage:
 
     # -- uploads in progress ----------------------------------------------------------------------------------
 
-    async def get_upload(self, file_id: str) -> Upload | None:
-        return self.catalogue.upload(file_id)
+    async def get_upload(self, key: str) -> Upload | None:
+        return self.catalogue.upload(key)
 
     async def create_upload(
-        self, file_id: str, chunk_ids: tuple[str, ...], size: int | None, now: float
+        self,
+        key: str,
+        chunk_ids: tuple[str, ...] | None,
+        size: int | None,
+        now: float,
+        info: str | None = None,
     ) -> Upload:
-        upload = self.catalogue.create_upload(file_id, chunk_ids, size, now)
+        upload = self.catalogue.create_upload(key, chunk_ids, size, now, info)
         # A new prefix object: a background fsync or a write of the old one finds it replaced.
-        self._prefixes[file_id] = Prefix(0, 0, 0, 0, hashlib.md5())
-        (self.partial / file_id).unlink(missing_ok=True)
-        await asyncio.to_thread(shutil.rmtree, self.chunks / file_id, True)
-        (self.chunks / file_id).mkdir(exist_ok=True)
+        self._prefixes[key] = Prefix(0, 0, 0, 0, hashlib.md5())
+        (self.partial / key).unlink(missing_ok=True)
+        await asyncio.to_thread(shutil.rmtree, self.chunks / key, True)
+        (self.chunks / key).mkdir(exist_ok=True)
         return upload
 
-    async def touch_upload(self, file_id: str, now: float) -> None:
-        self.catalogue.touch(file_id, now)
+    async def touch_upload(self, key: str, now: float, size: int | None = None) -> None:
+        self.catalogue.touch(key, now, size)
 
     async def count_uploads(self, holding_bytes: bool = False) -> int:
         return self.catalogue.count_uploads(holding_bytes)
@@ -158,11 +156,11 @@ class LocalStorage:
     async def uploads_untouched_since(self, when: float) -> list[str]:
         return self.catalogue.untouched_since(when)
 
-    async def delete_upload(self, file_id: str) -> None:
-        self.catalogue.delete_upload(file_id)
-        self._prefixes.pop(file_id, None)
-        (self.partial / file_id).unlink(missing_ok=True)
-        await asyncio.to_thread(shutil.rmtree, self.chunks / file_id, True)
+    async def delete_upload(self, key: str) -> None:
+        self.catalogue.delete_upload(key)
+        self._prefixes.pop(key, None)
+        (self.partial / key).unlink(missing_ok=True)
+        await asyncio.to_thread(shutil.rmtree, self.chunks / key, True)
 
     # -- chunks -----------------------------------------------------------------------------------------------
 
@@ -175,26 +173,24 @@ class LocalStorage:
         except BaseException:
             await staged.discard()
             raise
-        return self._stage(upload.file_id, index, staged.size, staged)
+        return self._stage(upload.key, index, staged.size, staged)
 
-    def _stage(self, file_id: str, index: int, size: int, staged: StagedBytes | TailWrite) -> StagedChunk:
+    def _stage(self, upload: str, index: int, size: int, staged: StagedBytes | TailWrite) -> StagedChunk:
         key = uuid.uuid4().hex
         self._staged[key] = staged
-        return StagedChunk(file_id, index, size, key)
+        return StagedChunk(upload, index, size, key)
 
     def tail(self, upload: Upload) -> int | None:
-        prefix = self._prefixes.get(upload.file_id)
+        prefix = self._prefixes.get(upload.key)
         return prefix.chunks if prefix is not None and prefix.free() else None
 
     async def write_chunk_in_place(
         self, upload: Upload, index: int, reader: AsyncIterable[Buffer]
     ) -> StagedChunk:
-        prefix = self._prefixes[upload.file_id]
+        prefix = self._prefixes[upload.key]
         if not prefix.free() or prefix.chunks != index:
-            raise RuntimeError(
-                f"chunk {index} of {upload.file_id} cannot be written at the end of its file now"
-            )
-        write = TailWrite(prefix, self.partial / upload.file_id)
+            raise RuntimeError(f"chunk {index} of {upload.key} cannot be written at the end of its file now")
+        write = TailWrite(prefix, self.partial / upload.key)
         try:
             async for piece in reader:
                 write.write(piece)
@@ -204,7 +200,7 @@ class LocalStorage:
         except BaseException:
             write.close(cut=True)
             raise
-        return self._stage(upload.file_id, index, write.size, write)
+        return self._stage(upload.key, index, write.size, write)
 
     async def discard_chunk(self, staged: StagedChunk) -> None:
         held = self._staged.pop(staged.key, None)
@@ -215,19 +211,17 @@ class LocalStorage:
 
     async def keep_chunk(self, staged: StagedChunk) -> Upload:
         held = self._staged.pop(staged.key)
-        file_id, index = staged.file_id, staged.index
-        upload = self.catalogue.upload(file_id)
+        key, index = staged.upload, staged.index
+        upload = self.catalogue.upload(key)
         if upload is None:
-            raise RuntimeError(f"keep_chunk: no upload {file_id}")
-        prefix = self._prefixes.get(file_id)
+            raise RuntimeError(f"keep_chunk: no upload {key}")
+        prefix = self._prefixes.get(key)
         if isinstance(held, TailWrite):
             if held.prefix is not prefix or index != held.prefix.chunks:
                 held.close(cut=True)
-                raise RuntimeError(
-                    f"keep_chunk: chunk {index} of {file_id} was written for a replaced upload"
-                )
+                raise RuntimeError(f"keep_chunk: chunk {index} of {key} was written for a replaced upload")
             try:
-                self.catalogue.record_chunk(file_id, index, staged.size, (index + 1, held.end))
+                self.catalogue.record_chunk(key, index, staged.size, (index + 1, held.end))
             except BaseException:
                 held.close(cut=True)  # not kept: its bytes are cut off and the end is free again
                 raise
@@ -239,17 +233,17 @@ class LocalStorage:
             return upload
         try:
             if prefix is not None and prefix.free() and prefix.chunks == index and held.pieces is not None:
-                await self._append_now(file_id, index, prefix, held.pieces)
+                await self._append_now(key, index, prefix, held.pieces)
             else:
-                await held.keep_as(self.chunks / file_id / str(index))
-                self.catalogue.record_chunk(file_id, index, staged.size)
+                await held.keep_as(self.chunks / key / str(index))
+                self.catalogue.record_chunk(key, index, staged.size)
         finally:
             await held.discard()
         return upload
 
-    async def _append_now(self, file_id: str, index: int, prefix: Prefix, pieces: list[Buffer]) -> None:
+    async def _append_now(self, key: str, index: int, prefix: Prefix, pieces: list[Buffer]) -> None:
         """A kept chunk that continues the partial file goes there at once: written once, no chunk file."""
-        target = self.partial / file_id
+        target = self.partial / key
         if sum(len(piece) for piece in pieces) <= INLINE_APPEND_BYTES:
             end, digest = files.append_pieces(target, prefix, pieces)
         else:
@@ -258,52 +252,71 @@ class LocalStorage:
                 end, digest = await asyncio.to_thread(files.append_pieces, target, prefix, pieces)
             finally:
                 prefix.busy = False
-        self.catalogue.record_chunk(file_id, index, end - prefix.size, (index + 1, end))
+        self.catalogue.record_chunk(key, index, end - prefix.size, (index + 1, end))
         prefix.size, prefix.digest, prefix.chunks = end, digest, index + 1
+
+    async def read_upload(self, upload: Upload) -> AsyncIterator[bytes]:
+        await self.advance(upload)  # every kept chunk into the partial file, then read it
+        prefix = await self._prefix(upload)
+        if prefix.chunks != upload.chunk_count:
+            raise RuntimeError(f"read_upload({upload.key}): chunks are missing")
+        async for data in self._read(self.partial / upload.key, 0, prefix.size):
+            yield data
+
+    async def _read(self, path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+        handle = await asyncio.to_thread(open, path, "rb")
+        with handle:
+            handle.seek(start)
+            while length > 0:
+                data = await asyncio.to_thread(handle.read, min(length, files.COPY_BUFFER))
+                if not data:
+                    break
+                length -= len(data)
+                yield data
 
     # -- assembly ---------------------------------------------------------------------------------------------
 
     async def advance(self, upload: Upload) -> None:
-        file_id = upload.file_id
+        key = upload.key
         prefix = await self._prefix(upload)
         if prefix.writing is not None:
-            raise RuntimeError(f"advance({file_id}) while a chunk is written at its end")
-        total = len(upload.chunk_ids)
+            raise RuntimeError(f"advance({key}) while a chunk is written at its end")
+        total = upload.chunk_count
         while prefix.chunks < total and prefix.chunks in upload.stored:
-            source = self.chunks / file_id / str(prefix.chunks)
+            source = self.chunks / key / str(prefix.chunks)
             prefix.busy = True
             try:
                 prefix.size, prefix.digest = await asyncio.to_thread(
-                    files.append_file, self.partial / file_id, prefix, source
+                    files.append_file, self.partial / key, prefix, source
                 )
             finally:
                 prefix.busy = False
             prefix.spilled.append(prefix.chunks)
             prefix.chunks += 1
             if self.fsync is Fsync.NONE:  # no fsync: record the prefix and drop its chunk files at once
-                await self._make_durable(file_id, prefix)
+                await self._make_durable(key, prefix)
         if prefix.chunks == total and prefix.durable_chunks != total:
-            await self._make_durable(file_id, prefix)  # complete: durable before it is published
+            await self._make_durable(key, prefix)  # complete: durable before it is published
         elif prefix.size - prefix.durable_size >= PREFIX_SYNC_BYTES:
-            self._sync_later(file_id, prefix)  # including the chunks written straight into the file
+            self._sync_later(key, prefix)  # including the chunks written straight into the file
 
     async def _prefix(self, upload: Upload) -> Prefix:
-        prefix = self._prefixes.get(upload.file_id)
+        prefix = self._prefixes.get(upload.key)
         if prefix is None:
-            chunks, size = self.catalogue.prefix(upload.file_id)
-            prefix = self._prefixes[upload.file_id] = Prefix(chunks, size, chunks, size)
+            chunks, size = self.catalogue.prefix(upload.key)
+            prefix = self._prefixes[upload.key] = Prefix(chunks, size, chunks, size)
         if prefix.digest is None:
             # After a restart the running MD5 is gone: hash the durable prefix once, from the partial file.
             prefix.busy = True
             try:
                 prefix.digest = await asyncio.to_thread(
-                    files.hash_prefix, self.partial / upload.file_id, prefix.size
+                    files.hash_prefix, self.partial / upload.key, prefix.size
                 )
             finally:
                 prefix.busy = False
         return prefix
 
-    async def _make_durable(self, file_id: str, prefix: Prefix) -> None:
+    async def _make_durable(self, key: str, prefix: Prefix) -> None:
         """fsync the prefix, record its length, then let go of the chunk files it now holds.
 
         Safe beside new appends (it makes durable what was appended when it started), so the periodic one runs
@@ -313,19 +326,19 @@ class LocalStorage:
         spilled, prefix.spilled = prefix.spilled, []
         if self.fsync is not Fsync.NONE:
             try:
-                await asyncio.to_thread(files.fsync_path, self.partial / file_id)
+                await asyncio.to_thread(files.fsync_path, self.partial / key)
             except FileNotFoundError:
                 return  # published or dropped meanwhile: nothing left to make durable
-        if self._prefixes.get(file_id) is not prefix:
+        if self._prefixes.get(key) is not prefix:
             return  # the upload was replaced or forgotten meanwhile
-        self.catalogue.advance_prefix(file_id, chunks, size)
+        self.catalogue.advance_prefix(key, chunks, size)
         if chunks > prefix.durable_chunks:
             prefix.durable_chunks, prefix.durable_size = chunks, size
-        done = [self.chunks / file_id / str(i) for i in spilled]
+        done = [self.chunks / key / str(i) for i in spilled]
         if done:
             await asyncio.to_thread(lambda: [path.unlink(missing_ok=True) for path in done])
 
-    def _sync_later(self, file_id: str, prefix: Prefix) -> None:
+    def _sync_later(self, key: str, prefix: Prefix) -> None:
         """``_make_durable`` in the background (one at a time per file): chunk answers do not wait for it."""
         if prefix.syncing:
             return
@@ -333,51 +346,58 @@ class LocalStorage:
 
         async def sync() -> None:
             try:
-                await self._make_durable(file_id, prefix)
+                await self._make_durable(key, prefix)
             except OSError as exc:  # the final, awaited one reports to the client
-                log.warning("making the assembled prefix of %s durable failed: %s", file_id, exc)
+                log.warning("making the assembled prefix of %s durable failed: %s", key, exc)
             except Exception:
-                log.exception("making the assembled prefix of %s durable failed", file_id)
+                log.exception("making the assembled prefix of %s durable failed", key)
             finally:
                 prefix.syncing = False
 
-        task = asyncio.create_task(sync(), name=f"sync-{file_id}")
+        task = asyncio.create_task(sync(), name=f"sync-{key}")
         self._syncs.add(task)
         task.add_done_callback(self._syncs.discard)
 
     async def assemble(self, upload: Upload) -> Assembly:
         await self.advance(upload)
         prefix = await self._prefix(upload)
-        if prefix.chunks != len(upload.chunk_ids):
-            raise RuntimeError(f"assemble({upload.file_id}) called with chunks missing")
-        target = self.partial / upload.file_id
+        if prefix.chunks != upload.chunk_count:
+            raise RuntimeError(f"assemble({upload.key}) called with chunks missing")
+        target = self.partial / upload.key
         if not target.exists():  # a file of zero chunks
             target.touch()
         os.truncate(target, prefix.size)  # nothing beyond the verified prefix is published
         assert prefix.digest is not None
-        return Assembly(upload.file_id, prefix.digest.hexdigest(), prefix.size)
+        return Assembly(upload.key, prefix.digest.hexdigest(), prefix.size)
 
     async def publish(self, assembly: Assembly) -> StoredFile:
-        final = self.files / assembly.file_id
-        os.replace(self.partial / assembly.file_id, final)
-        if self.fsync is not Fsync.NONE:
-            await asyncio.to_thread(files.fsync_path, self.files)
-        created = os.stat(final).st_mtime
-        self.catalogue.publish(assembly.file_id, assembly.size, created)
-        self._prefixes.pop(assembly.file_id, None)
-        await asyncio.to_thread(shutil.rmtree, self.chunks / assembly.file_id, True)
-        return StoredFile(assembly.file_id, assembly.size, created)
+        key, file_id = assembly.upload, assembly.md5
+        existing = await self.get_file(file_id)
+        if existing is not None:  # the same bytes were published before: keep those
+            self.catalogue.publish(key, file_id, assembly.size, None)
+            (self.partial / key).unlink(missing_ok=True)
+        else:
+            final = self.files / file_id
+            os.replace(self.partial / key, final)
+            if self.fsync is not Fsync.NONE:
+                await asyncio.to_thread(files.fsync_path, self.files)
+            created = os.stat(final).st_mtime
+            self.catalogue.publish(key, file_id, assembly.size, created)
+            existing = StoredFile(file_id, assembly.size, created)
+        self._prefixes.pop(key, None)
+        await asyncio.to_thread(shutil.rmtree, self.chunks / key, True)
+        return existing
 
     async def discard_assembly(self, assembly: Assembly) -> None:
-        (self.partial / assembly.file_id).unlink(missing_ok=True)
-        self._prefixes.pop(assembly.file_id, None)
+        (self.partial / assembly.upload).unlink(missing_ok=True)
+        self._prefixes.pop(assembly.upload, None)
 
     # -- repair -----------------------------------------------------------------------------------------------
 
     async def damaged_chunks(self, upload: Upload, assembly: Assembly) -> list[int]:
         sizes = upload.stored
         regions = [(sizes[index], chunk_id[:32]) for index, chunk_id in enumerate(upload.chunk_ids)]
-        return await asyncio.to_thread(files.damaged_regions, self.partial / upload.file_id, regions)
+        return await asyncio.to_thread(files.damaged_regions, self.partial / upload.key, regions)
 
     async def drop_chunks(self, upload: Upload, indexes: list[int]) -> None:
         """Forget damaged chunks of an assembled upload, keeping the others.
@@ -388,7 +408,7 @@ class LocalStorage:
         ``open_tail`` would redo anyway). A crash before the transaction leaves the assembled upload as it
         was, so the next assembly finds the same damage.
         """
-        file_id = upload.file_id
+        key = upload.key
         if not indexes:
             return
         sizes = dict(upload.stored)
@@ -399,10 +419,10 @@ class LocalStorage:
             if index not in drop:
                 copies.append((index, offset, sizes[index]))
             offset += sizes[index]
-        target = self.partial / file_id
-        await asyncio.to_thread(copy_out, target, self.chunks / file_id, copies, self.fsync is Fsync.ALL)
-        self.catalogue.drop_chunks(file_id, sorted(drop), (first, start))
+        target = self.partial / key
+        await asyncio.to_thread(copy_out, target, self.chunks / key, copies, self.fsync is Fsync.ALL)
+        self.catalogue.drop_chunks(key, sorted(drop), (first, start))
         # A new prefix object: a background fsync of the old one finds it replaced and records nothing.
-        self._prefixes[file_id] = Prefix(first, start, first, start)
+        self._prefixes[key] = Prefix(first, start, first, start)
         os.truncate(target, start)
         await self._prefix(upload)  # hash what is left, so the next chunk can be written in place again
