@@ -23,11 +23,14 @@ ALLOWED_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = (
     "Content-Type, Range, If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, "
     "Tus-Resumable, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Offset, Upload-Checksum, "
-    "Upload-Concat, Upload-Complete, Upload-Draft-Interop-Version, X-HTTP-Method-Override, X-Request-ID"
+    "Upload-Concat, Upload-Complete, Upload-Draft-Interop-Version, X-HTTP-Method-Override, X-Request-ID, "
+    "Want-Content-Digest, Want-Repr-Digest, Content-Digest, Repr-Digest, Content-Disposition"
 )
-# What a page on another origin may read: the downloads' fields, tus's and the IETF draft's.
+# What a page on another origin may read: the downloads' fields (RFC 9530's digests among them), tus's and the
+# IETF draft's.
 EXPOSED_HEADERS = (
-    "Content-Range, Content-Disposition, Content-Length, Accept-Ranges, ETag, Last-Modified, Location, "
+    "Content-Range, Content-Disposition, Content-Length, Accept-Ranges, ETag, Last-Modified, Repr-Digest, "
+    "Content-Digest, Location, "
     "Upload-Offset, Upload-Length, Upload-Metadata, Upload-Defer-Length, Upload-Expires, Upload-Concat, "
     "Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm, Upload-Complete, "
     "Upload-Limit, Upload-Draft-Interop-Version"

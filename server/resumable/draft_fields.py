@@ -1,4 +1,5 @@
-"""The IETF resumable-upload draft's fields (interop version 8) and RFC 9530's digest fields, as pure functions.
+"""The IETF resumable-upload draft's fields (interop version 8), as pure functions (RFC 9530's digest fields
+are ``server.rfc.digests``'s; here only what the draft does with them).
 
 The draft's fields are RFC 9651 structured fields, parsed and serialised by ``http_sf``. Its rule for a value
 that does not parse is to ignore it: "Other values MUST cause the entire header field to be ignored", so a
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 
 import http_sf
 
+from server.rfc import digests
+
 INTEROP_VERSION = 8
 PARTIAL_UPLOAD = "application/partial-upload"
-# RFC 9530 section 5: the algorithms in the registry's "Active" state that this server computes.
-DIGEST_ALGORITHMS = {"sha-256": "sha256", "sha-512": "sha512"}
 PROBLEM_TYPES = "https://iana.org/assignments/http-problem-types#"
 
 
@@ -65,32 +66,32 @@ class Digest:
     value: bytes
 
 
+def _hashlib_name(key: str) -> str:
+    return key.replace("-", "")  # "sha-256" -> "sha256"
+
+
 def parse_digest(value: str | None) -> Digest | None:
-    """``Content-Digest`` / ``Repr-Digest`` (RFC 9530 section 2-3: a Dictionary of algorithm -> Byte Sequence):
-    the strongest one this server computes; None when there is none (unknown algorithms are ignored)."""
-    members = _dictionary(value)
-    for name in ("sha-512", "sha-256"):
-        member = members.get(name)
-        if member is not None and isinstance(member[0], bytes):
-            return Digest(DIGEST_ALGORITHMS[name], member[0])
+    """``Content-Digest`` / ``Repr-Digest`` (RFC 9530, read by ``server.rfc.digests``): the strongest one this
+    server computes; None when there is none (unknown algorithms are ignored)."""
+    sent = digests.parse_digests(value) or {}
+    for key in (digests.SHA_512, digests.SHA_256):
+        if key in sent:
+            return Digest(_hashlib_name(key), sent[key])
     return None
 
 
 def wanted_digest(value: str | None) -> str | None:
-    """``Want-Repr-Digest`` (RFC 9530 section 4: algorithm -> preference 0-10, "0 means not accepted"): the
-    preferred algorithm this server computes (hashlib's name), or None."""
-    best: tuple[int, str] | None = None
-    for name, (weight, _params) in _dictionary(value).items():
-        usable = name in DIGEST_ALGORITHMS and isinstance(weight, int) and not isinstance(weight, bool)
-        if usable and 1 <= weight <= 10 and (best is None or weight > best[0]):  # type: ignore[operator]
-            best = (weight, DIGEST_ALGORITHMS[name])  # type: ignore[assignment]
-    return None if best is None else best[1]
+    """The algorithm (hashlib's name) to answer ``Want-Repr-Digest`` with, by ``server.rfc.digests``'s
+    rule; None when the field is absent or asks for none this server computes."""
+    preferences = digests.parse_preferences(value)
+    chosen = None if preferences is None else digests.choose(preferences)
+    return None if chosen is None else _hashlib_name(chosen)
 
 
 def format_digest(algorithm: str, value: bytes) -> str:
     """``Repr-Digest: sha-256=:...:`` for a hashlib algorithm name."""
-    name = next(key for key, known in DIGEST_ALGORITHMS.items() if known == algorithm)
-    return str(http_sf.ser({name: value}))
+    key = next(key for key in digests.SUPPORTED if _hashlib_name(key) == algorithm)
+    return digests.serialize([(key, value)])
 
 
 def format_boolean(value: bool) -> str:
