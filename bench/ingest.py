@@ -10,9 +10,8 @@ assembled file's MD5 against fileId; ``--fsync files``: the assembled file is fs
 not, like @tus/file-store which fsyncs nothing); the last chunk's answer comes after assembly and
 verification, so they are included. @tus/server checks nothing. Two more lines run ours with
 ``--verify-chunks assembly`` (chunks checked only when the file's MD5 fails, which it does not here: each
-byte hashed once instead of twice), informative, with ``--fsync all`` (every chunk fsynced before it is
-acknowledged), and ours speaking tus at ``/files/`` to the very same tus client as the peer (no checksum
-sent: like the peer, it checks nothing; it hashes the file's MD5 as it assembles, to publish it under it).
+byte hashed once instead of twice) and, informative, with ``--fsync all`` (every chunk fsynced before it is
+acknowledged). Our own tus endpoint against the peer is ``bench/tus_ingest.py``.
 
 "4 at a time" for tus: PATCHes of one upload are sequential by protocol and @tus/file-store has no
 concatenation extension, so 4 uploads of a quarter of the file each run in parallel (4 requests in flight,
@@ -42,8 +41,6 @@ VARIANTS = {
     "": ("", ("--fsync", "files"), True),
     ".assembly": (", ours with --verify-chunks assembly", ("--verify-chunks", "assembly"), True),
     ".fsyncall": (", ours with --fsync all", ("--fsync", "all"), False),
-    # The same tus client against our /files/: the two servers side by side on one protocol.
-    ".tus": (", ours speaking tus at /files/", ("--fsync", "files"), False),
 }
 
 
@@ -100,12 +97,9 @@ async def run(ctx: Context) -> Result:
         flags = VARIANTS[variant][1]
         with servers.our_server(ctx, folder, *flags, case=f"ours-{key}") as server:
             async with new_session() as session:
-                if variant == ".tus":
-                    endpoint = f"{server.url}/files/"
-                    upload = lambda: run_tus_parts(session, endpoint, tus_uploads[mode])
-                else:
-                    upload = lambda: ours_upload.run(session, server.url, MODES[mode])
-                mbps, cpu, rss = await _measure(server.pid, upload, size)
+                mbps, cpu, rss = await _measure(
+                    server.pid, lambda: ours_upload.run(session, server.url, MODES[mode]), size
+                )
         _settle(folder)
         figures.add(f"{key}.mbps", "ours", mbps)
         figures.add(f"{key}.cpu", "ours", cpu)

@@ -18,6 +18,8 @@ expected one raises ``UploadFailed``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -121,6 +123,7 @@ def prepare_ours(data: bytes, chunk_size: int = MiB, ext: str = ".bin") -> OurUp
 class TusUpload:
     size: int
     pieces: tuple[bytes, ...]  # the PATCH bodies, in order
+    checksums: tuple[str, ...] = ()  # an Upload-Checksum value per piece, or none
 
     async def run(
         self, session: aiohttp.ClientSession, endpoint: str, on_request: OnRequest | None = None
@@ -139,13 +142,15 @@ class TusUpload:
             raise UploadFailed(f"POST {endpoint}: {resp.status}, Location {location!r}")
         url = urljoin(endpoint, location)
         offset = 0
-        for piece in self.pieces:
+        for index, piece in enumerate(self.pieces):
             started = time.perf_counter()
             headers = {
                 **TUS_HEADERS,
                 "Upload-Offset": str(offset),
                 "Content-Type": "application/offset+octet-stream",
             }
+            if self.checksums:
+                headers["Upload-Checksum"] = self.checksums[index]
             try:
                 async with session.patch(url, data=piece, headers=headers) as resp:
                     text = await resp.text()
@@ -161,12 +166,23 @@ class TusUpload:
                 )
 
 
-def prepare_tus(data: bytes, chunk_size: int = MiB, parts: int = 1) -> list[TusUpload]:
-    """``parts`` tus uploads that together carry ``data`` (contiguous slices, whole chunks each)."""
+def prepare_tus(
+    data: bytes, chunk_size: int = MiB, parts: int = 1, checksum: str | None = None
+) -> list[TusUpload]:
+    """``parts`` tus uploads that together carry ``data`` (contiguous slices, whole chunks each); with
+    ``checksum`` (a hashlib name tus knows: md5, sha1, sha256), each PATCH carries its Upload-Checksum."""
     chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)]
     per_part = -(-len(chunks) // parts)
     groups = [chunks[i : i + per_part] for i in range(0, len(chunks), per_part)]
-    return [TusUpload(sum(map(len, group)), tuple(group)) for group in groups]
+
+    def checksums(group: list[bytes]) -> tuple[str, ...]:
+        if checksum is None:
+            return ()
+        return tuple(
+            f"{checksum} {base64.b64encode(hashlib.new(checksum, c).digest()).decode()}" for c in group
+        )
+
+    return [TusUpload(sum(map(len, group)), tuple(group), checksums(group)) for group in groups]
 
 
 async def run_tus_parts(
