@@ -23,12 +23,18 @@ In both:
   (``rtIntake.ready``); the rows make none: each repaint is a message posted to the intake
   (``{kind: "row", id, ops, html}``, see ``view.py``), which the worker does not wait for.
 - Where the document has a ``#downloads`` list, the server's files (``GET /api/files``) are listed there.
+- With ``AppOptions.downloads`` (the page at ``/``), files of that list and finished uploads' links can be
+  downloaded into the page (``downloads.py``: ``{kind: "download", url, name, size}`` from the list, the
+  ``download`` action of an upload's row, the ``dl-*`` actions of a download's row), and downloads a previous
+  page left unfinished are continued at start-up. With ``AppOptions.translate_page`` the page's own words
+  are written in ``texts``' language (its HTML is English).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -40,10 +46,13 @@ from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 
 from frontend.browser import view
 from frontend.browser.accept import refusal
+from frontend.browser.download_view import page_ops
+from frontend.browser.downloads import PageDownloads
 from frontend.browser.i18n import EN, Texts
 from frontend.browser.source import BlobSource
 from frontend.browser.transport import FetchTransport
 from frontend.engine import UploadSnapshot, UploadState
+from frontend.engine.downloader import DownloadConfig
 from frontend.engine.errors import EngineError, IllegalTransition
 from frontend.engine.ports import HttpRequest
 from frontend.engine.retry import RetryPolicy
@@ -107,6 +116,8 @@ class AppOptions:
     multiple: bool = True  # False: a new choice replaces the list
     in_worker: bool = True  # only for the status line
     origin: str | None = None  # the page's origin; None: the window's location says
+    downloads: DownloadConfig | None = None  # downloads into the page (OPFS, a worker); None: none
+    translate_page: bool = False  # write the page's own words in ``texts``' language
 
 
 class Upload:
@@ -169,6 +180,11 @@ class UploaderApp:
         self._keys = (f"u{n}" for n in itertools.count(1))
         self._proxies: list[Any] = []  # event handlers stay alive as long as the page
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.downloads = (
+            PageDownloads(self._post, self.texts, self.options.downloads, Throttle)
+            if self.options.downloads is not None
+            else None
+        )
 
     # ------------------------------------------------------------------ start-up
 
@@ -182,15 +198,23 @@ class UploaderApp:
         status = self.texts.ready.format(python=python, pyodide=pyodide_version, where=where)
         # One call to the page for all of it: from the worker every DOM access is a round trip.
         self.js_window.rtIntake.ready(self.js_intake_target, status)
+        if self.options.translate_page:
+            self._post({"kind": "page", "ops": json.dumps(page_ops(self.texts), ensure_ascii=False)})
         self._background(self.load_downloads())
+        if self.downloads is not None:
+            self._background(self.downloads.restore())
+
+    def _post(self, message: dict[str, Any]) -> None:
+        """A message to the intake, which applies it on the page: posting does not wait for the page (a call
+        through the worker's DOM proxy would, and cost the hashing its time)."""
+        self.js_intake.postMessage(to_js(message, dict_converter=js.Object.fromEntries))
 
     def _draw_row(self, row_id: str, ops: str, html: str | None) -> None:
-        """A row's repaint (``view.Draw``), posted to the intake, which applies it on the page: posting does
-        not wait for the page (a call through the worker's DOM proxy would, and cost the hashing its time)."""
+        """A row's repaint (``view.Draw``), posted to the intake."""
         message = {"kind": "row", "id": row_id, "ops": ops}
         if html is not None:
             message["html"] = html
-        self.js_intake.postMessage(to_js(message, dict_converter=js.Object.fromEntries))
+        self._post(message)
 
     def _proxy(self, handler: Callable[[Any], None]) -> Any:
         js_handler = create_proxy(handler)
@@ -205,9 +229,10 @@ class UploaderApp:
     # ------------------------------------------------------------------ events
 
     def on_message(self, js_event: Any) -> None:
-        """What the intake posts: ``{kind: "files", files}``, ``{kind: "action", key}`` (a row's button was
-        clicked) and ``{kind: "online"}`` (the window's ``online`` event). The intake listens to the page's
-        events so that the worker holds no listener on the page (each would be a proxy and a round trip)."""
+        """What the intake posts: ``{kind: "files", files}``, ``{kind: "action", action, key}`` (a row's button
+        was clicked), ``{kind: "download", url, name, size}`` (a file of the list) and ``{kind: "online"}``
+        (the window's ``online`` event). The intake listens to the page's events so that the worker holds no
+        listener on the page (each would be a proxy and a round trip)."""
         js_data = js_event.data
         kind = getattr(js_data, "kind", None)
         if kind == "files":
@@ -217,19 +242,37 @@ class UploaderApp:
             for js_file in js_files:
                 self.add_file(js_file)
         elif kind == "action":
-            self.on_action(str(js_data.key))
+            self.on_action(str(js_data.key), str(getattr(js_data, "action", None) or "toggle"))
+        elif kind == "download" and self.downloads is not None:
+            size = getattr(js_data, "size", None)
+            name = getattr(js_data, "name", None)
+            self.downloads.add(
+                str(js_data.url), str(name) if name else None, int(size) if str(size).isdigit() else None
+            )
         elif kind == "online":
             self.on_online()
 
-    def on_action(self, key: str) -> None:
+    def on_action(self, key: str, action: str = "toggle") -> None:
+        if action.startswith("dl-"):
+            if self.downloads is not None:
+                self.downloads.on_action(action, key)
+            return
         upload = self.uploads.get(key)
-        if upload is not None:
-            self.toggle(upload)
+        if upload is None:
+            return
+        if action == "download":
+            url = upload.controller.snapshot.url if upload.controller is not None else None
+            if url and self.downloads is not None:
+                self.downloads.add(url)
+            return
+        self.toggle(upload)
 
     def on_online(self) -> None:
         for upload in self.uploads.values():
             if upload.controller is not None:
                 upload.controller.retry_now()
+        if self.downloads is not None:
+            self.downloads.on_online()
 
     # ------------------------------------------------------------------ uploads
 
@@ -256,7 +299,15 @@ class UploaderApp:
             self.options.max_size,
             self.texts,
         )
-        row = view.UploadRow(self._draw_row, key, source.name, source.size, self.texts, actions=not refused)
+        row = view.UploadRow(
+            self._draw_row,
+            key,
+            source.name,
+            source.size,
+            self.texts,
+            actions=not refused,
+            downloadable=self.downloads is not None,
+        )
         self._live.add(key)
         if refused is not None:
             code, message = refused
@@ -327,7 +378,10 @@ class UploaderApp:
             return
         body = answer.json_body
         if answer.status == 200 and isinstance(body, dict) and isinstance(body.get("data"), list):
-            view.render_downloads(js_list, [f for f in body["data"] if isinstance(f, dict)], texts=self.texts)
+            files = [f for f in body["data"] if isinstance(f, dict)]
+            view.render_downloads(
+                js_list, files, texts=self.texts, download_button=self.downloads is not None
+            )
         else:
             msg = body.get("msg") if isinstance(body, dict) else None
             problem = failed.format(msg=msg or f"HTTP {answer.status}")

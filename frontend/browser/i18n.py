@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from types import MappingProxyType
 
+from frontend.engine.download_state import DownloadState
 from frontend.engine.state import UploadState
 from wire.languages import EN_STARTUP, ZH_STARTUP, StartupTexts, pick_lang
 
@@ -63,9 +64,38 @@ class Texts(StartupTexts):
     # The page's list of downloadable files
     downloads_none: str
     downloads_failed: str
+    # Downloads into the page (``download_view.py``): the states only downloads have, the rest as uploads'
+    download_new: str
+    download_checking: str
+    download_downloading: str
+    download_verifying: str
+    download_finished: str
+    download_discarded: str
+    button_download: str
+    button_remove: str
+    download_save: str
+    verifying_detail: str
+    download_finished_detail: str
+    checked_against: str
+    not_checked: str
+    # The page's own words (its HTML is in English; Python writes these over it in another language)
+    page_upload_heading: str
+    page_downloads_heading: str
+    page_drop_note: str
 
     def state(self, state: UploadState) -> str:
         return self.states[state]
+
+    def download_state(self, state: DownloadState) -> str:
+        own = {
+            DownloadState.NEW: self.download_new,
+            DownloadState.CHECKING: self.download_checking,
+            DownloadState.DOWNLOADING: self.download_downloading,
+            DownloadState.VERIFYING: self.download_verifying,
+            DownloadState.FINISHED: self.download_finished,
+            DownloadState.DISCARDED: self.download_discarded,
+        }
+        return own.get(state) or self.states[UploadState(state.value)]  # pause, retrying, failed
 
     def error(self, code: str | None, message: str | None) -> str | None:
         """The message to show for an error: the engine's own errors translated, the server's as sent."""
@@ -91,6 +121,13 @@ ENGINE_ONLY_CODES = (
     "UPLOAD_LOST_LIMIT",
     "RETRIES_EXHAUSTED",
     "ILLEGAL_TRANSITION",
+    "NO_SPACE",
+    "STORAGE_FAILED",
+    "STORAGE_BUSY",
+    "UNEXPECTED_ANSWER",
+    "SEGMENT_DAMAGED",
+    "DOWNLOAD_MISMATCH",
+    "FILE_KEEPS_CHANGING",
 )
 
 EN = Texts(
@@ -136,6 +173,23 @@ EN = Texts(
     engine_errors=None,
     downloads_none="No files to download yet.",
     downloads_failed="The list could not be loaded: {msg}",
+    download_new="Waiting",
+    download_checking="Checking the file",
+    download_downloading="Downloading",
+    download_verifying="Verifying",
+    download_finished="Saved",
+    download_discarded="Removed",
+    button_download="Download",
+    button_remove="Remove",
+    download_save="Save the file again",
+    verifying_detail="{label}… {percent}%",
+    download_finished_detail="{label}: {total}, {check}",
+    checked_against="checked against the server's {digests}",
+    not_checked="not checked: the server gave no digest",
+    page_upload_heading="Upload",
+    page_downloads_heading="Files on the server",
+    page_drop_note="Uploads resume after a pause, a lost connection or a reload: choose the same file again "
+    "and only the missing parts are sent.",
 )
 
 ZH = Texts(
@@ -188,10 +242,33 @@ ZH = Texts(
             "UPLOAD_LOST_LIMIT": "服务器多次丢失了这次上传",
             "RETRIES_EXHAUSTED": "服务器一直无法连接，请稍后再试",
             "ILLEGAL_TRANSITION": "当前状态下不能执行此操作",
+            "NO_SPACE": "浏览器的存储空间不足，放不下这个文件：请清理空间后重试",
+            "STORAGE_FAILED": "无法写入浏览器的存储",
+            "STORAGE_BUSY": "这个下载正在另一个标签页中进行",
+            "UNEXPECTED_ANSWER": "服务器的应答不是所请求的那部分文件",
+            "SEGMENT_DAMAGED": "文件的某一部分多次到达时都已损坏",
+            "DOWNLOAD_MISMATCH": "下载的文件与服务器给出的摘要不符",
+            "FILE_KEEPS_CHANGING": "下载期间文件在服务器上不断变化",
         }
     ),
     downloads_none="还没有可下载的文件。",
     downloads_failed="无法加载列表：{msg}",
+    download_new="等待中",
+    download_checking="正在检查文件",
+    download_downloading="正在下载",
+    download_verifying="正在校验",
+    download_finished="已保存",
+    download_discarded="已移除",
+    button_download="下载",
+    button_remove="移除",
+    download_save="再次保存文件",
+    verifying_detail="{label}… {percent}%",
+    download_finished_detail="{label}：{total}，{check}",
+    checked_against="已与服务器的 {digests} 核对",
+    not_checked="未核对：服务器没有提供摘要",
+    page_upload_heading="上传",
+    page_downloads_heading="服务器上的文件",
+    page_drop_note="暂停、断网或刷新页面后都能继续上传：再次选择同一个文件，只会发送缺少的部分。",
 )
 
 LANGUAGES: Mapping[str, Texts] = MappingProxyType({"en": EN, "zh": ZH})  # as wire.languages.STARTUP_TEXTS

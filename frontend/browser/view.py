@@ -41,9 +41,13 @@ ROW_HTML = """\
   <span class="upload-detail">{waiting}</span>
 </div>
 <p class="upload-error" role="alert" hidden></p>
-<p class="upload-done" hidden>{stored_at} <a class="upload-link" target="_blank" rel="noopener"></a></p>
+<p class="upload-done" hidden>{stored_at} <a class="upload-link" target="_blank" rel="noopener"></a>{download}</p>
 </li>
 """
+# The finished upload's link downloaded into the page (``downloads.py``), where the page has downloads.
+DOWNLOAD_BUTTON = (
+    ' <button type="button" class="button small" data-action="download" data-key="{key}">{label}</button>'
+)
 
 Op = list[object]  # [selector ("" = the row), name ("@attr", "style.prop", "remove" or a property), value]
 Draw = Callable[[str, str, str | None], None]
@@ -63,7 +67,9 @@ class UploadRow:
         size: int,
         texts: Texts = EN,
         actions: bool = True,
+        downloadable: bool = False,
     ) -> None:
+        """``downloadable``: the finished row offers to download its link into the page."""
         self.texts = texts
         self.actions = actions
         self.row_id = f"upload-{key}"
@@ -77,6 +83,9 @@ class UploadRow:
             progress_of=escape(texts.progress_of.format(name=name)),
             waiting=escape(texts.waiting),
             stored_at=escape(texts.stored_at),
+            download=DOWNLOAD_BUTTON.format(key=escape(key), label=escape(texts.button_download))
+            if downloadable
+            else "",
         )
         self._shown: dict[str, object] = {}
 
@@ -139,16 +148,32 @@ class UploadRow:
 
 
 def render_downloads(
-    js_list: Any, files: list[dict[str, Any]] | None, problem: str | None = None, texts: Texts = EN
+    js_list: Any,
+    files: list[dict[str, Any]] | None,
+    problem: str | None = None,
+    texts: Texts = EN,
+    download_button: bool = False,
 ) -> None:
-    """``#downloads``: a link per file with its size, or why there is none."""
+    """``#downloads``: a link per file with its size, or why there is none; ``download_button``: and a
+    button that downloads it into the page (``data-url``, ``data-name``, ``data-size`` for the intake)."""
     if problem is not None:
         js_list.innerHTML = f'<li class="muted">{escape(problem)}</li>'
     elif not files:
         js_list.innerHTML = f'<li class="muted">{escape(texts.downloads_none)}</li>'
     else:
-        js_list.innerHTML = "".join(
-            f'<li><a href="{escape(str(f.get("url", "")))}" download>{escape(str(f.get("name", "")))}</a>'
-            f' <span class="muted">{escape(text.size(int(f.get("size", 0))))}</span></li>'
-            for f in files
+        js_list.innerHTML = "".join(_file_item(f, texts, download_button) for f in files)
+
+
+def _file_item(file: dict[str, Any], texts: Texts, download_button: bool) -> str:
+    url, name, size = (
+        escape(str(file.get("url", ""))),
+        escape(str(file.get("name", ""))),
+        int(file.get("size", 0)),
+    )
+    item = f'<li><a href="{url}" download>{name}</a> <span class="muted">{escape(text.size(size))}</span>'
+    if download_button:
+        item += (
+            f' <button type="button" class="button small" data-action="download" data-url="{url}"'
+            f' data-name="{name}" data-size="{size}">{escape(texts.button_download)}</button>'
         )
+    return item + "</li>"

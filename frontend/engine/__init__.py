@@ -27,6 +27,17 @@ Layout (one concept per module):
 - ``rounds.py``    one round of chunk requests: ``parallel`` lanes until done, paused, or an error
 - ``uploader.py``  ``UploadController``: hash -> handshake -> rounds of chunks -> finished; pause/continue
 
+Downloads into the page (the same style: pure, a thin browser side behind ports):
+
+- ``download_ports.py``    the contracts with the browser side (the partial file, the request stream)
+- ``download_state.py``    ``DownloadState`` (what the UI sees), the controller's states, the transitions
+- ``download_plan.py``     the segment plan and which segments are still missing
+- ``download_http.py``     the requests (``Range`` + ``If-Range``, ``Want-Content-Digest``) and their answers
+- ``download_journal.py``  what is on disk of which version of which file (written after the bytes)
+- ``download_verify.py``   the whole file's SHA-256 (``Repr-Digest``) and, for an upload, its MD5
+- ``download_rounds.py``   one round of segment requests: ``parallel`` lanes until done or stopped
+- ``downloader.py``        ``DownloadController``: plan -> rounds -> verified -> handed over; pause/continue
+
 Only what the page runs lives here; the doubles the tests drive it with (files in memory, a fake clock, an
 in-memory server with fault injection) are in ``tests/support/engine_doubles.py`` and ``memory_server.py``.
 

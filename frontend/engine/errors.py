@@ -1,4 +1,5 @@
-"""The engine's error catalogue: every way an upload can go wrong, as a value with a stable code.
+"""The engine's error catalogue: every way an upload or a download can go wrong, as a value with a stable
+code.
 
 The engine runs in the browser (Pyodide) and cannot import ``server.errors``; this is the client-side
 counterpart, built the same way: one ``ErrorKind`` per catalogue entry, one exception type carrying it.
@@ -6,8 +7,9 @@ counterpart, built the same way: one ``ErrorKind`` per catalogue entry, one exce
 Tree::
 
     EngineError                 every error the engine raises or reports; ``.kind`` is an ``Err`` member
-    ├── TransportError          the request never got an HTTP answer (offline, DNS, reset, timeout, CORS).
-    │                           Transports raise it; the browser maps a failed ``fetch`` to it.
+    ├── TransportError          the request never got an HTTP answer (offline, DNS, reset, timeout, CORS),
+    │                           or a download's body stopped before its end. Transports raise it; the
+    │                           browser maps a failed ``fetch`` (or body read) to it.
     ├── ServerError             the server answered an error envelope ``{code, msg, data, error}``;
     │                           ``.status`` is the HTTP status, ``.server_error`` the server's stable name
     │                           (a ``wire.errors.ErrorName``, e.g. ``CHUNKS_DAMAGED``), ``.msg`` its message
@@ -45,6 +47,14 @@ class Err(Enum):
     RETRIES_EXHAUSTED = ErrorKind("the server stayed unreachable; try again later")
     ILLEGAL_TRANSITION = ErrorKind("this action is not possible in the upload's current state")
     INTERNAL = ErrorKind("unexpected error in the engine or one of its ports")
+    # Downloads into the page (``downloader.py``)
+    NO_SPACE = ErrorKind("there is not enough space in the browser's storage for this file")
+    STORAGE_FAILED = ErrorKind("the browser's storage could not be written")
+    STORAGE_BUSY = ErrorKind("this download is going on in another tab")
+    UNEXPECTED_ANSWER = ErrorKind("the server's answer is not the part of the file that was asked for")
+    SEGMENT_DAMAGED = ErrorKind("a part of the file kept arriving damaged")
+    DOWNLOAD_MISMATCH = ErrorKind("the downloaded file does not match the server's digest")
+    FILE_KEEPS_CHANGING = ErrorKind("the file kept changing on the server while it was downloaded")
 
     @property
     def message(self) -> str:

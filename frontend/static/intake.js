@@ -10,7 +10,12 @@
 //   [selector ("" = the row), name, value], where name "@x" sets attribute x (null removes it), "style.x"
 //   sets a style property, "remove" removes the element, and any other name sets that property;
 // - clicks on the rows' buttons and the window's "online" event are posted to Python like the files
-//   ({kind: "action", action, key}, {kind: "online"}): the worker then needs no listener on the page.
+//   ({kind: "action", action, key}, {kind: "online"}): the worker then needs no listener on the page;
+// - downloads into the page: a list's "Download" button posts {kind: "download", url, name, size}; a
+//   download's row is drawn like an upload's, in the list its message names ({..., list: "download-rows"});
+//   a finished download comes as {kind: "save", id, name, file} (the OPFS File): it is saved through an
+//   object URL under its name (nothing is copied), and the row keeps the link;
+// - {kind: "page", ops}: the page's own words in the reader's language, the same edits on the document.
 // Python calls window.rtIntake.ready(target, status) once it listens; from then on files go to it at once.
 // The target is what to post to: by default (null) the page's worker (#uploader's xworker); the embedded
 // uploader, whose Python runs on the main thread, passes one end of a MessageChannel. The waiting note's words
@@ -70,23 +75,30 @@
 
   // The rows' buttons and the window's "online" event, for Python (it holds no listener on the page).
   const list = document.getElementById("uploads");
-  list?.addEventListener("click", (event) => {
+  const clicked = (event) => {
     const button = event.target.closest("button[data-action]");
-    if (button !== null && worker !== null) {
-      worker.postMessage({ kind: "action", action: button.dataset.action, key: button.dataset.key });
-    }
-  });
+    if (button === null || worker === null) return;
+    const data = button.dataset;
+    if (data.url) worker.postMessage({ kind: "download", url: data.url, name: data.name, size: data.size });
+    else worker.postMessage({ kind: "action", action: data.action, key: data.key });
+  };
+  list?.addEventListener("click", clicked);
+  document.getElementById("downloads-panel")?.addEventListener("click", clicked);
   window.addEventListener("online", () => {
     if (worker !== null) worker.postMessage({ kind: "online" });
   });
 
-  // A row's repaint (see the top of this file).
-  function paintRow(id, ops, html) {
-    if (html) list.insertAdjacentHTML("beforeend", html);
+  // A row's repaint (see the top of this file), or the page's words (root: the document).
+  function paintRow(id, ops, html, into) {
+    if (html) (into ? document.getElementById(into) : list).insertAdjacentHTML("beforeend", html);
     const row = document.getElementById(id);
     if (row === null) return; // removed meanwhile
+    edit(row, ops);
+  }
+
+  function edit(root, ops) {
     for (const [selector, name, value] of JSON.parse(ops)) {
-      const element = selector ? row.querySelector(selector) : row;
+      const element = selector ? root.querySelector(selector) : root;
       if (element === null) continue;
       if (name === "remove") element.remove();
       else if (name.startsWith("@")) {
@@ -97,6 +109,17 @@
     }
   }
 
+  // A finished download: its OPFS File, saved under its name through an object URL (kept while the page
+  // lives: the browser reads the file from it as it saves it).
+  function save(id, name, file) {
+    const row = document.getElementById(id);
+    const link = row?.querySelector("a.download-save") ?? document.createElement("a");
+    link.href = URL.createObjectURL(file);
+    link.download = name;
+    if (row !== null) link.parentElement.hidden = false;
+    link.click();
+  }
+
   window.rtIntake = {
     // Python is ready and listens at `target` (by default the page's worker). `status`: what the status
     // line says now. The page is marked ready (html[data-python=ready]) before the queued files go.
@@ -104,7 +127,10 @@
       worker = target || document.getElementById("uploader").xworker;
       worker.addEventListener("message", (event) => {
         const data = event.data;
-        if (data && data.kind === "row") paintRow(data.id, data.ops, data.html);
+        if (!data) return;
+        if (data.kind === "row") paintRow(data.id, data.ops, data.html, data.list);
+        else if (data.kind === "save") save(data.id, data.name, data.file);
+        else if (data.kind === "page") edit(document, data.ops);
       });
       if (target) target.start(); // a MessagePort delivers to its listeners once started
       const line = document.getElementById("python-status");
