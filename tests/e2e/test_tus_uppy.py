@@ -12,6 +12,9 @@ real Chromium, on a page of another origin, uploading to the real server's ``/fi
 - Preflights and their answers are observed through the DevTools protocol (Playwright does not report them).
 - Files are chosen through the Dashboard's file input and uploaded with its buttons, as a person would; each
   test ends with the MD5 of the bytes the server publishes at ``/upload/<md5><ext>``.
+- ``@uppy/golden-retriever`` 6.0.0 is on the page when asked for (``retriever``): it keeps each file's bytes in
+  IndexedDB (up to 10 MiB a file) and a snapshot of Uppy's state (with each file's tus upload URL), so a
+  reloaded page can resume the upload.
 """
 
 from __future__ import annotations
@@ -35,20 +38,22 @@ from tests.e2e.harness import MiB, fetch_md5, make_file, md5_of, throttle
 from tests.support.browser import chromium_launch_kwargs, is_local
 from tests.support.server_process import ServerProcess
 from tests.support.tus_clients import build_uppy
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 UPLOAD_TIMEOUT_MS = 60_000
 
-# The page: Uppy with the Dashboard inline and the Tus plugin, options from the query string. What Uppy reports
-# goes to window.events (files as their id, name and progress; errors as text); what its tus-js-client read
-# from each answer, to window.answers (null where the browser hid a header from the page).
+# The page: Uppy with the Dashboard inline and the Tus plugin, options from the query string (and GoldenRetriever
+# with retriever=1). What Uppy reports goes to window.events (files as their id, name and progress; errors as
+# text); what its tus-js-client read from each answer, to window.answers (null where the browser hid a header
+# from the page); window.persisted() reads what GoldenRetriever kept in IndexedDB.
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Uppy from another origin</title>
 <link rel="icon" href="data:,"><link rel="stylesheet" href="uppy.css"></head>
 <body><div id="uppy"></div>
 <script type="module">
-import { Uppy, Dashboard, Tus } from './uppy.js'
+import { Uppy, Dashboard, GoldenRetriever, Tus } from './uppy.js'
 const query = new URLSearchParams(location.search)
 const plain = (value) => value instanceof Error ? String(value)
   : value && value.id && value.progress ? { id: value.id, name: value.name, progress: value.progress }
@@ -68,11 +73,39 @@ const uppy = new Uppy({ autoProceed: false })
       })
     },
   })
+if (query.get('retriever')) uppy.use(GoldenRetriever)
 for (const type of ['file-added', 'upload-success', 'upload-error', 'pause-all', 'resume-all',
-                    'is-offline', 'back-online', 'error', 'complete']) {
+                    'is-offline', 'back-online', 'error', 'complete', 'restored']) {
   uppy.on(type, (...args) => window.events.push({ type, args: JSON.parse(JSON.stringify(args.map(plain))) }))
 }
 window.uppy = uppy
+// GoldenRetriever's database: the files' bytes ('files': one record per file) and its snapshot of Uppy's state
+// ('metadata', under Uppy's id: JSON with each file's tus upload URL and the uploads under way).
+window.persisted = () => new Promise((resolve, reject) => {
+  const open = indexedDB.open('uppy-blobs')
+  open.onerror = () => reject(open.error)
+  open.onsuccess = () => {
+    const db = open.result
+    if (!db.objectStoreNames.contains('files') || !db.objectStoreNames.contains('metadata')) {
+      db.close()
+      resolve(null)
+      return
+    }
+    const tx = db.transaction(['files', 'metadata'])
+    const blobs = tx.objectStore('files').getAll()
+    const snapshot = tx.objectStore('metadata').get(uppy.getID())
+    tx.oncomplete = () => {
+      db.close()
+      const state = snapshot.result ? JSON.parse(snapshot.result.metadata) : { files: {}, currentUploads: {} }
+      resolve({
+        blobs: Object.fromEntries(blobs.result.map((b) => [b.fileID, b.data.size])),
+        uploads: Object.keys(state.currentUploads || {}).length,
+        tusUrls: Object.fromEntries(Object.values(state.files).map((f) => [f.id, f.tus?.uploadUrl ?? null])),
+      })
+    }
+    tx.onerror = () => { db.close(); reject(tx.error) }
+  }
+})
 document.documentElement.dataset.ready = 'yes'
 </script></body></html>
 """
@@ -145,10 +178,30 @@ class UppyPage:
     cdp: CDPSession
     traffic: Traffic
 
-    def open(self, site: str, server: ServerProcess, **tus: Any) -> None:
+    def open(self, site: str, server: ServerProcess, retriever: bool = False, **tus: Any) -> None:
         query = f"endpoint={quote(server.url + '/files/')}&tus={quote(json.dumps(tus))}"
+        if retriever:
+            query += "&retriever=1"
         self.page.goto(f"{site}/?{query}")
         self.page.wait_for_selector("html[data-ready=yes]")
+
+    def reload(self) -> None:
+        self.page.reload()
+        self.page.wait_for_selector("html[data-ready=yes]")
+
+    def files(self) -> list[dict[str, Any]]:
+        """Uppy's files as its state has them: id, whether restored and a ghost (restored without bytes), size."""
+        found: list[dict[str, Any]] = self.page.evaluate(
+            "window.uppy.getFiles().map(f => ({ id: f.id, restored: Boolean(f.isRestored),"
+            " ghost: Boolean(f.isGhost), size: f.data ? f.data.size : null }))"
+        )
+        return found
+
+    def persisted(self) -> dict[str, Any] | None:
+        """What GoldenRetriever kept in IndexedDB: ``blobs`` (file id -> size), ``uploads`` (how many under
+        way), ``tusUrls`` (file id -> its tus upload URL)."""
+        found: dict[str, Any] | None = self.page.evaluate("window.persisted()")
+        return found
 
     def choose(self, path: Path) -> None:
         """Through the Dashboard's own file input."""
@@ -314,3 +367,68 @@ def test_uppy_on_a_page_the_server_does_not_allow(
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(stored_url(server, source), timeout=10)
     assert missing.value.code == 404
+
+
+def test_uppy_golden_retriever_resumes_after_a_reload(
+    uppy: UppyPage, site: str, server: ServerProcess, tmp_path: Path
+) -> None:
+    """With GoldenRetriever, the page is reloaded while the upload is under way (throttled to 512 KiB/s, once
+    the server kept the first MiB and GoldenRetriever kept the file's bytes and its upload URL). The reloaded
+    page restores the file from IndexedDB; "Upload" resumes it: the same upload URL, asked for its offset
+    (HEAD), continued from there and not from 0, never created again; the stored file is exact."""
+    size = 4 * MiB + 5
+    source = make_file(tmp_path, "interview.wav", size, seed=24)
+    uppy.open(site, server, retriever=True, chunkSize=MiB)
+    throttle(uppy.cdp, MiB / 2)  # 8 s for the whole file: the reload comes long before its end
+    uppy.choose(source)
+    file_id = uppy.events("file-added")[0]["args"][0]["id"]
+    uppy.upload()
+    uppy.wait_answers("PATCH", 204, 1)
+    url = uppy.answers("POST")[0]["location"]
+    assert url.startswith(f"{server.url}/files/")
+
+    def kept() -> bool:
+        found = uppy.persisted()
+        return (
+            found is not None
+            and found["blobs"].get(file_id) == size
+            and found["tusUrls"].get(file_id) == url
+            and found["uploads"] == 1
+        )
+
+    wait_until(kept, timeout=30, what="GoldenRetriever to keep the file's bytes and its upload URL")
+    before_reload = int(tus_head(url)["Upload-Offset"])
+    assert MiB <= before_reload < size
+    first_session = uppy.answers()
+    assert [(a["method"], a["status"]) for a in first_session] == [("POST", 201)] + [("PATCH", 204)] * (
+        len(first_session) - 1
+    )
+    assert uppy.events("complete") == [], "the upload ended before the reload"
+
+    uppy.reload()
+    uppy.wait_event("restored")
+    assert uppy.files() == [{"id": file_id, "restored": True, "ghost": False, "size": size}]
+    uppy.page.locator(".uppy-Dashboard-serviceMsg").wait_for(state="visible")  # "Session restored"
+    at_restore = int(tus_head(url)["Upload-Offset"])  # the PATCH the reload cut off kept what arrived of it
+    assert before_reload <= at_restore < size
+    throttle(uppy.cdp, None)
+    uppy.upload()  # the Dashboard's button on a restored session: GoldenRetriever's restore-confirmed
+    complete = uppy.wait_event("complete")["args"][0]
+    assert len(complete["successful"]) == 1 and complete["failed"] == [], complete
+    assert uppy.wait_event("upload-success")["args"][1]["uploadURL"] == url
+
+    answers = uppy.answers()  # the second session's
+    assert all(a["url"] == url for a in answers), "the second session spoke only to the same upload"
+    head, *rest = answers
+    assert (head["method"], head["status"]) == ("HEAD", 200), answers
+    resumed_at = int(head["offset"])
+    assert resumed_at >= at_restore, answers
+    # A PATCH may meet 423 while the server still handles the one the reload cut off; tus-js-client retries.
+    allowed = {("PATCH", 204), ("PATCH", 423), ("HEAD", 200)}
+    assert {(a["method"], a["status"]) for a in rest} <= allowed, answers
+    appended = [int(a["offset"]) for a in rest if (a["method"], a["status"]) == ("PATCH", 204)]
+    assert appended[0] == min(resumed_at + MiB, size) and appended[-1] == size, answers
+    assert tus_head(url)["Upload-Offset"] == str(size)
+    assert fetch_md5(stored_url(server, source)) == md5_of(source)
+    assert uppy.traffic.errors == []
+    assert server.errors_logged() == []

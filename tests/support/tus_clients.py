@@ -138,7 +138,8 @@ async def run_node_upload(timeout: float = 60.0, **options: Any) -> NodeUpload:
 
 
 def build_uppy(folder: Path) -> Path:
-    """``uppy.js`` + ``uppy.css`` (Uppy core, Dashboard, Tus) bundled into ``folder``; returns the folder."""
+    """``uppy.js`` + ``uppy.css`` (Uppy core, Dashboard, Tus, GoldenRetriever) bundled into ``folder``; returns
+    the folder."""
     esbuild = installed(".bin", "esbuild")
     subprocess.run(
         [

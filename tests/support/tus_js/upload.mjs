@@ -10,12 +10,16 @@
 // abortMidChunkAt (stop once more than that many bytes were handed to requests: the PATCH under way is
 // aborted; node's http client usually drops it before its body reached the server),
 // pauseAt (stop as abortAt does, say "paused", wait for a line on stdin, then start() again: same upload).
+// With parallelUploads > 1 (tus concatenation: partial uploads, then a final one made of them), each partial
+// upload reports its own chunks ("chunk" events count within their part), while abortAt and pauseAt count the
+// bytes accepted across all the parts, and wait until every partial upload has been created.
 //
-// It prints one JSON object per line: {"event": "response", method, status, offset, length} for each answer,
+// It prints one JSON object per line: {"event": "response", method, url, concat (the request's Upload-Concat),
+// status, location, offset, length} for each answer,
 // "previous" (with urlStorage: how many earlier uploads of this file it found), "url", "chunk",
 // "paused", "resumed", and how it ended: "aborted", "terminated", "success" or "error" (with the message and
 // the status of the answer that failed, if any). Exit status: 0 unless an "error" was printed.
-import { createReadStream } from 'node:fs'
+import { createReadStream, statSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { PassThrough } from 'node:stream'
 
@@ -49,6 +53,10 @@ function input() {
 
 let stopped = false
 let upload
+const parallel = (options.parallelUploads ?? 1) > 1
+const fileSize = statSync(options.file).size
+let partialsCreated = 0 // parallel: the partial uploads the server created
+let acceptedInParts = 0 // parallel: the bytes the server accepted, all parts together
 
 function stop(why, terminate) {
   stopped = true
@@ -91,9 +99,16 @@ upload = new Upload(input(), {
   removeFingerprintOnSuccess: false,
   onUploadUrlAvailable: () => say('url', { url: upload.url }), // created, or found again (HEAD)
   onAfterResponse: (req, res) => {
+    const concat = req.getHeader('Upload-Concat') ?? null
+    if (req.getMethod() === 'POST' && concat === 'partial' && res.getStatus() === 201) {
+      partialsCreated += 1
+    }
     say('response', {
       method: req.getMethod(),
+      url: req.getURL(),
+      concat,
       status: res.getStatus(),
+      location: res.getHeader('Location') ?? null,
       offset: res.getHeader('Upload-Offset') ?? null,
       length: res.getHeader('Upload-Length') ?? null,
     })
@@ -105,6 +120,12 @@ upload = new Upload(input(), {
   },
   onChunkComplete: (size, accepted, total) => {
     say('chunk', { size, accepted, total })
+    if (parallel) {
+      acceptedInParts += size
+      if (partialsCreated < options.parallelUploads) return
+      accepted = acceptedInParts
+      total = fileSize
+    }
     for (const [key, why] of [
       ['abortAt', 'aborted'],
       ['pauseAt', 'paused'],

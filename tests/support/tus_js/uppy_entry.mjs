@@ -6,4 +6,5 @@ import '@uppy/dashboard/css/style.min.css'
 
 export { default as Uppy } from '@uppy/core'
 export { default as Dashboard } from '@uppy/dashboard'
+export { default as GoldenRetriever } from '@uppy/golden-retriever'
 export { default as Tus } from '@uppy/tus'
