@@ -15,9 +15,7 @@ Tree::
     │                           (a ``wire.errors.ErrorName``, e.g. ``CHUNKS_DAMAGED``), ``.msg`` its message
     └── IllegalTransition       a state change the transition table does not allow (a programming error)
 
-An HTTP status is data until the engine decides what it means (``retry.classify``): network errors, 5xx,
-408 and 429 are retried; 422 ``CHUNK_MISMATCH`` re-sends that chunk, 422 ``CHUNKS_DAMAGED`` the damaged
-chunks; 404 ``UNKNOWN_UPLOAD`` re-handshakes; any other 4xx fails the upload with the server's message.
+An HTTP status is data until the engine decides what it means: ``retry.classify`` is where that is told.
 """
 
 from __future__ import annotations
