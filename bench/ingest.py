@@ -62,7 +62,9 @@ def _define(figures: FigureSet) -> None:
                 figures.define(f"{key}.rss", f"{name}: server peak RSS", "MiB")
 
 
-async def _measure(pid: int, upload: Callable[[], Awaitable[None]], size: int) -> tuple[float, float, float]:
+async def measure_upload(
+    pid: int, upload: Callable[[], Awaitable[None]], size: int
+) -> tuple[float, float, float]:
     """(MB/s, CPU s/GiB, peak RSS MiB) of one upload of ``size`` bytes."""
     meter = CpuMeter(pid).start()
     started = time.perf_counter()
@@ -72,7 +74,7 @@ async def _measure(pid: int, upload: Callable[[], Awaitable[None]], size: int) -
     return mb_per_s(size, wall), cpu_per_gib(cpu, size), peak_rss_bytes(pid) / MiB
 
 
-def _settle(folder: Path) -> None:
+def settle(folder: Path) -> None:
     """Remove what a case wrote and flush the rest, so its writeback does not land in the next case."""
     shutil.rmtree(folder, ignore_errors=True)
     os.sync()
@@ -97,10 +99,10 @@ async def run(ctx: Context) -> Result:
         flags = VARIANTS[variant][1]
         with servers.our_server(ctx, folder, *flags, case=f"ours-{key}") as server:
             async with new_session() as session:
-                mbps, cpu, rss = await _measure(
+                mbps, cpu, rss = await measure_upload(
                     server.pid, lambda: ours_upload.run(session, server.url, MODES[mode]), size
                 )
-        _settle(folder)
+        settle(folder)
         figures.add(f"{key}.mbps", "ours", mbps)
         figures.add(f"{key}.cpu", "ours", cpu)
         if not variant:
@@ -111,10 +113,10 @@ async def run(ctx: Context) -> Result:
         folder = ctx.workdir / f"tus-{mode}-{run_index}"
         with servers.tus_server(folder) as server:
             async with new_session() as session:
-                mbps, cpu, rss = await _measure(
+                mbps, cpu, rss = await measure_upload(
                     server.pid, lambda: run_tus_parts(session, server.url, tus_uploads[mode]), size
                 )
-        _settle(folder)
+        settle(folder)
         for key in (f"{mode}{variant}" for variant in VARIANTS):
             figures.add(f"{key}.mbps", "peer", mbps)
             figures.add(f"{key}.cpu", "peer", cpu)

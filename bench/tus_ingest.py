@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from bench import servers
-from bench.ingest import _measure, _settle
+from bench.ingest import measure_upload, settle
 from bench.measure import MiB
 from bench.model import Benchmark, Context, FigureSet, Result, Target
 from bench.upload_clients import TusUpload, new_session, prepare_tus, run_tus_parts
@@ -59,10 +59,10 @@ async def run(ctx: Context) -> Result:
         with server_context as server:
             endpoint = f"{server.url}/files/" if name == "ours" else server.url
             async with new_session() as session:
-                mbps, cpu, rss = await _measure(
+                mbps, cpu, rss = await measure_upload(
                     server.pid, lambda: run_tus_parts(session, endpoint, uploads[key]), size
                 )
-        _settle(folder)
+        settle(folder)
         keys = [key] if name == "ours" else [k for k, case in CASES.items() if case[1] == CASES[key][1]]
         for figure in keys:
             figures.add(f"{figure}.mbps", "ours" if name == "ours" else "peer", mbps)

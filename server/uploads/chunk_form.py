@@ -24,6 +24,7 @@ from pathlib import Path
 
 from server.errors import ApiError, E
 from server.offloop_md5 import OffLoopMD5
+from server.positioned_writes import pwrite_all
 from server.storage.contract import Buffer
 from server.uploads.form import FormParser, PartData, PartEnd, PartStart
 from server.uploads.protocol import ChunkId, parse_chunk_id, parse_file_id
@@ -31,13 +32,6 @@ from server.uploads.protocol import ChunkId, parse_chunk_id, parse_file_id
 MAX_FIELD_BYTES = 1024  # fileId and chunkId are under 50 characters
 MEMORY_HOLD_BYTES = 16 * 1024 * 1024  # chunk bytes held by all file-first requests together
 READ_BACK = 1024 * 1024
-
-
-def _pwrite_all(fd: int, data: Buffer, offset: int) -> int:
-    view = memoryview(data)
-    while view:  # pwrite may write less than asked
-        view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
-    return len(data)
 
 
 class HeldBytes:
@@ -57,12 +51,10 @@ class HeldBytes:
             handle = tempfile.TemporaryFile(dir=self._spill_dir)  # noqa: SIM115 - its descriptor is kept
             self._file = os.dup(handle.fileno())
             handle.close()
-            offset = 0
-            for piece in self.pieces:
-                offset += _pwrite_all(self._file, piece, offset)
+            pwrite_all(self._file, self.pieces, 0)
             self._release()
         if self._file is not None:
-            _pwrite_all(self._file, data, self.size)
+            pwrite_all(self._file, [data], self.size)
         else:
             self.pieces.append(data if isinstance(data, bytes) or data.readonly else bytes(data))
             HeldBytes.held += len(data)

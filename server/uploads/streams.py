@@ -60,6 +60,15 @@ def offset_of(upload: Upload) -> int:
     return sum(upload.stored.values())
 
 
+async def _digest(pieces: AsyncIterator[bytes], algorithm: str) -> bytes:
+    """The ``algorithm`` digest of bytes read back from the store, hashed beside the loop."""
+    hasher = OffLoopMD5(hashlib.new(algorithm))
+    async for piece in pieces:
+        hasher.feed(piece)
+    await hasher.wait()
+    return hasher.digests[0].digest()
+
+
 class _Counted:
     """The body as the store pulls it: counted against the room left, hashed for a checksum on the way."""
 
@@ -253,11 +262,7 @@ class StreamUploads:
         stored = await self.store.get_file(upload.published)
         if stored is None:
             return None
-        hasher = OffLoopMD5(hashlib.new(algorithm))
-        async for piece in self.store.read_file(stored, 0, stored.size):
-            hasher.feed(piece)
-        await hasher.wait()
-        return hasher.digests[0].digest()
+        return await _digest(self.store.read_file(stored, 0, stored.size), algorithm)
 
     async def terminate(self, key: str) -> None:
         """Forget the upload and its bytes ("free associated resources"); a file it published stays."""
@@ -315,10 +320,10 @@ class StreamUploads:
         return isinstance(store, AssemblesInPlace) and store.tail(upload) == upload.chunk_count
 
     async def _write(self, upload: Upload, reader: AsyncIterable[Buffer]) -> StagedChunk:
-        store = self.store
-        if isinstance(store, AssemblesInPlace) and store.tail(upload) == upload.chunk_count:
-            return await store.write_chunk_in_place(upload, upload.chunk_count, reader)
-        return await store.write_chunk(upload, upload.chunk_count, reader)
+        if self._in_place_ready(upload):
+            assert isinstance(self.store, AssemblesInPlace)
+            return await self.store.write_chunk_in_place(upload, upload.chunk_count, reader)
+        return await self.store.write_chunk(upload, upload.chunk_count, reader)
 
     @staticmethod
     async def _verdict(body: StreamBody, counted: _Counted, checksum: Checksum | None) -> ApiError | None:
@@ -357,11 +362,7 @@ class StreamUploads:
 
     async def _matches(self, upload: Upload, algorithm: str, expected_hex: str) -> bool:
         """Whether the upload's bytes have this digest (``Repr-Digest`` at creation), read back once."""
-        hasher = OffLoopMD5(hashlib.new(algorithm))
-        async for piece in self.store.read_upload(upload):
-            hasher.feed(piece)
-        await hasher.wait()
-        return hasher.digests[0].hexdigest() == expected_hex
+        return (await _digest(self.store.read_upload(upload), algorithm)).hex() == expected_hex
 
     async def _refuse_more(self, body: StreamBody) -> None:
         """A complete upload takes no more bytes (an empty append is fine)."""

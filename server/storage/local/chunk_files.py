@@ -13,8 +13,8 @@ import os
 import uuid
 from pathlib import Path
 
+from server.positioned_writes import pwrite_all
 from server.storage.contract import Buffer
-from server.storage.local.prefix import pwrite_all
 
 MEMORY_SPOOL_BYTES = 16 * 1024 * 1024  # chunk bytes held in memory by all requests together
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from server.positioned_writes import pwrite_all
 from server.storage.contract import Buffer
 
 COPY_BUFFER = 1024 * 1024
-IOV_MAX = 512  # buffers per pwritev call (Linux allows 1024)
 
 
 @dataclass
@@ -74,23 +74,6 @@ class TailWrite:
                 os.close(fd)
         if self.prefix.writing is self:
             self.prefix.writing = None
-
-
-def pwrite_all(fd: int, pieces: list[Buffer], offset: int) -> int:
-    """Write the pieces one after the other from ``offset`` (gathered, a batch per call); the end offset."""
-    pending = [memoryview(piece) for piece in pieces if len(piece)]
-    while pending:
-        batch = pending[:IOV_MAX]
-        written = os.pwritev(fd, batch, offset)
-        offset += written
-        # Drop what was written (pwritev may write less than asked).
-        while written and pending:
-            if written >= len(pending[0]):
-                written -= len(pending.pop(0))
-            else:
-                pending[0] = pending[0][written:]
-                written = 0
-    return offset
 
 
 def open_tail(target: Path, size: int) -> int:
