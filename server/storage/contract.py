@@ -34,6 +34,12 @@ Buffer = bytes | memoryview
 """A piece of a chunk as it arrived: read-only, so a store may keep it by reference until it is kept."""
 
 
+def key_file_id(key: str) -> str:
+    """The file id in a chunked upload's key: the key is the fileId, or the fileId, ``.`` and a suffix
+    (``find_uploads``). A stream upload's key (no ``.``) comes back whole."""
+    return key.partition(".")[0]
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """A published, verified file."""
@@ -63,6 +69,11 @@ class Upload:
     protocol that created it keeps with it (opaque to the store). A stream upload stays, ``published`` under
     its file's MD5, after it is complete (its protocol still answers for it) until it expires or is deleted.
 
+    Uploads of one file with different chunk lists (another chunk size, or a stranger's made-up list for a
+    known MD5) coexist, each under its own key (``server.uploads.upload_keys``); ``find_uploads`` lists them.
+    ``owner`` is who started the upload (the client's address), so limits per client hold across restarts
+    and across the instances of a cluster.
+
     ``stored`` (index -> size) may be a live read-only view of the store's state rather than a copy (a copy
     would cost time in the number of chunks on every request): read it under the upload's lock to decide.
     """
@@ -75,6 +86,7 @@ class Upload:
     stored: Mapping[int, int]
     info: str | None = None
     published: str | None = None  # the file id of a complete stream upload
+    owner: str | None = None  # the client that started it
 
     @property
     def chunk_count(self) -> int:
@@ -124,6 +136,10 @@ class Store(Protocol):
     # Uploads in progress.
     async def get_upload(self, key: str) -> Upload | None: ...
 
+    async def find_uploads(self, file_id: str) -> list[Upload]:
+        """The chunked uploads of a file: those whose key is ``file_id`` or starts with ``file_id + "."``."""
+        ...
+
     async def create_upload(
         self,
         key: str,
@@ -131,6 +147,7 @@ class Store(Protocol):
         size: int | None,
         now: float,
         info: str | None = None,
+        owner: str | None = None,
     ) -> Upload:
         """Start an upload with no chunk kept; one with the same key is replaced, its chunks forgotten."""
         ...
@@ -138,9 +155,9 @@ class Store(Protocol):
     async def touch_upload(self, key: str, now: float, size: int | None = None) -> None:
         """Note that the upload was used at ``now``; with ``size``, also declare its size (once unknown)."""
 
-    async def count_uploads(self, holding_bytes: bool = False) -> int:
+    async def count_uploads(self, holding_bytes: bool = False, owner: str | None = None) -> int:
         """Uploads in progress (not the published ones); with ``holding_bytes``, only those with at least one
-        chunk kept."""
+        chunk kept; with ``owner``, only those that client started."""
         ...
 
     async def uploads_untouched_since(self, when: float) -> list[str]: ...

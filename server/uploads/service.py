@@ -30,6 +30,7 @@ bytes go) and once more under the lock, after them: the upload may have changed 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -51,6 +52,7 @@ from server.storage.contract import (
     Store,
     StoredFile,
     Upload,
+    key_file_id,
 )
 from server.uploads.protocol import ChunkId, Handshake
 
@@ -114,6 +116,9 @@ class TailGate:
             self._assembling.add(file_id)
         return token
 
+    def held(self, key: str) -> bool:
+        return key in self._owners
+
     def held_by_assembly(self, file_id: str) -> bool:
         """Whether the service's background assembly holds the end (not a request): worth waiting for."""
         return file_id in self._assembling
@@ -129,10 +134,26 @@ class TailGate:
             await token.wait()
 
 
+MAX_CHUNK_LISTS = 16
+"""Uploads of one file with different chunk lists kept at once (a new list replaces the least recently used one
+that holds no chunk; when all hold some, it is refused)."""
+
+
+def chunked_key(file_id: str, chunk_ids: tuple[str, ...]) -> str:
+    """The key of a chunked upload: its fileId, ``.``, and a digest of its chunk list. Uploads of one file with
+    different lists (another chunk size; or a list made up by someone who only knows the file's MD5) are
+    different uploads that coexist, and the first one that completes with the right MD5 publishes the file."""
+    return f"{file_id}.{hashlib.sha256(','.join(chunk_ids).encode()).hexdigest()[:32]}"
+
+
 def _listed(upload: Upload, chunk: ChunkId) -> bool:
     """Whether ``chunk`` is in the upload's chunk list, at its index."""
     ids = upload.chunk_ids
     return ids is not None and chunk.index < len(ids) and ids[chunk.index] == str(chunk)
+
+
+def _missing(upload: Upload) -> int:
+    return upload.chunk_count - len(upload.stored)
 
 
 def _same(a: Upload, b: Upload) -> bool:
@@ -150,9 +171,9 @@ class UploadService:
         self._in_place = store if isinstance(store, AssemblesInPlace) else None
         self._advancing: dict[str, asyncio.Task[None]] = {}
         self._advance_again: set[str] = set()
-        # Who started each upload of this process (uploads from before a restart count for nobody).
-        self._started_by: dict[str, set[str]] = {}
-        self._starter: dict[str, str] = {}
+        # Rivals of a published file that a chunk was being written into when it was published: dropped by
+        # that chunk's request, which holds their end (``_keep``).
+        self._outdone: set[str] = set()
 
     @property
     def hashes_chunks(self) -> bool:
@@ -193,8 +214,8 @@ class UploadService:
     async def handshake(self, hs: Handshake, client: str | None = None) -> StoredFile | list[str]:
         """The published file if its content is already stored, else the chunk ids still needed, in order.
 
-        A refused handshake (no space, too many uploads, another chunk list) writes nothing: the extension is
-        offered (``add_name``) only once the upload is open or the file found."""
+        A refused handshake (no space, too many uploads) writes nothing: the extension is offered
+        (``add_name``) only once the upload is open or the file found."""
         existing = await self.store.get_file(hs.file_id)
         if existing is not None:
             await self.store.add_name(hs.file_id, hs.ext, hs.name)
@@ -211,57 +232,54 @@ class UploadService:
         if needed:
             return needed
         # Everything is stored (an empty file, or a crash before assembly): finish it now.
-        return await self._assemble_when_free(hs.file_id)
+        return await self._assemble_when_free(upload.key)
 
     async def _open_upload(self, hs: Handshake, client: str | None) -> Upload:
+        """Under the file's lock: the upload with this chunk list, created if there is none."""
         now = self.clock()
-        upload = await self.store.get_upload(hs.file_id)
-        if upload is not None and upload.chunk_ids == hs.chunk_ids:
-            await self.store.touch_upload(hs.file_id, now)
-            return upload
-        if upload is not None and upload.stored:
-            raise ApiError(
-                E.CHUNK_LIST_CONFLICT,
-                "an upload of this file with a different chunk list (another chunk size?) is in progress; "
-                "use the same chunk size or wait until it finishes or expires",
-            )
+        uploads = await self.store.find_uploads(hs.file_id)
+        for upload in uploads:
+            if upload.chunk_ids == hs.chunk_ids:  # also one keyed by the bare fileId (before lists coexisted)
+                await self.store.touch_upload(upload.key, now)
+                return upload
+        if len(uploads) >= MAX_CHUNK_LISTS:
+            await self._make_room_for_a_list(hs.file_id, uploads)
         # A slot is taken once bytes arrive: handshakes alone (anyone who knows an MD5 can send them) cannot
         # fill the server; the empty uploads they leave expire after --empty-upload-ttl-seconds.
         limit = self.settings.max_uploads_in_progress
-        if upload is None and await self.store.count_uploads(holding_bytes=True) >= limit:
+        if await self.store.count_uploads(holding_bytes=True) >= limit:
             raise ApiError(
                 E.TOO_MANY_UPLOADS,
                 f"{limit} uploads holding data are in progress, the most this server keeps; try again later",
             )
-        if upload is None and client is not None:
-            self.check_client_uploads(client)
-        created = await self.store.create_upload(hs.file_id, hs.chunk_ids, hs.size, now)
-        if upload is None and client is not None:
-            self.started(client, hs.file_id)
-        return created
+        if client is not None:
+            await self.check_client_uploads(client)
+        key = chunked_key(hs.file_id, hs.chunk_ids)
+        return await self.store.create_upload(key, hs.chunk_ids, hs.size, now, owner=client)
 
-    def check_client_uploads(self, client: str) -> None:
+    async def _make_room_for_a_list(self, file_id: str, uploads: list[Upload]) -> None:
+        """``MAX_CHUNK_LISTS`` uploads of this file are open: forget the least recently used one holding no
+        chunk, or refuse when each holds some."""
+        empty = [upload for upload in uploads if not upload.stored]
+        if not empty:
+            raise ApiError(
+                E.CHUNK_LIST_CONFLICT,
+                f"{len(uploads)} uploads of this file with other chunk lists are in progress, the most kept at "
+                "once; use the chunk size of one of them, or wait until one finishes or expires",
+            )
+        oldest = min(empty, key=lambda upload: upload.updated_at)
+        await self.store.delete_upload(oldest.key)
+        log.info("forgot the empty upload %s of %s to open one with another chunk list", oldest.key, file_id)
+
+    async def check_client_uploads(self, client: str) -> None:
+        """Refuse a new upload of a client that has ``--max-uploads-per-client`` unfinished (counted by the
+        store, so across restarts and instances)."""
         limit = self.settings.max_uploads_per_client
-        if limit and len(self._started_by.get(client, ())) >= limit:
+        if limit and await self.store.count_uploads(owner=client) >= limit:
             raise ApiError(
                 E.TOO_MANY_UPLOADS,
                 f"{client} has {limit} unfinished uploads, the most one client may have; finish some first",
             )
-
-    def started(self, client: str, key: str) -> None:
-        """``client`` started the upload ``key``: it counts among its unfinished uploads until it ends."""
-        self._started_by.setdefault(client, set()).add(key)
-        self._starter[key] = client
-
-    def ended(self, file_id: str) -> None:
-        """An upload was published or forgotten: it no longer counts for the client that started it."""
-        client = self._starter.pop(file_id, None)
-        if client is not None:
-            started = self._started_by.get(client)
-            if started is not None:
-                started.discard(file_id)
-                if not started:
-                    del self._started_by[client]
 
     @staticmethod
     def _needed(upload: Upload) -> list[str]:
@@ -291,11 +309,13 @@ class UploadService:
                 needed = await self._keep(upload, chunk, staged)
         finally:
             if token is not None:
-                self.tails.release(file_id, token)
+                self.tails.release(upload.key, token)
+        if needed is None:
+            return []  # the file is published
         if needed:
-            self.advance_later(file_id)
+            self.advance_later(upload.key)
             return needed
-        finished = await self._assemble_when_free(file_id)
+        finished = await self._assemble_when_free(upload.key)
         return [] if isinstance(finished, StoredFile) else finished
 
     def _claim_tail(self, upload: Upload, index: int) -> asyncio.Event | None:
@@ -311,20 +331,23 @@ class UploadService:
             return await self._in_place.write_chunk_in_place(upload, chunk.index, body)
         return await self.store.write_chunk(upload, chunk.index, body)
 
-    async def _keep(self, seen: Upload, chunk: ChunkId, staged: StagedChunk) -> list[str]:
-        """Under the file's lock: keep the staged chunk unless it is not wanted (any more); the ids needed."""
+    async def _keep(self, seen: Upload, chunk: ChunkId, staged: StagedChunk) -> list[str] | None:
+        """Under the file's lock: keep the staged chunk unless it is not wanted (any more); the ids needed, or
+        None when the file is published."""
+        file_id = key_file_id(seen.key)
+        if seen.key in self._outdone:  # a rival upload published the file while this chunk was written
+            self._outdone.discard(seen.key)
+            await self.store.discard_chunk(staged)
+            await self.store.delete_upload(seen.key)
+            return None
         upload = await self.store.get_upload(seen.key)
         if upload is None or not _same(upload, seen):
             await self.store.discard_chunk(staged)
             if upload is None:
-                if await self.store.get_file(seen.key) is not None:
-                    return []  # published meanwhile: this copy is not needed
-                raise ApiError(E.UNKNOWN_UPLOAD, f"the upload of {seen.key} ended while this chunk arrived")
-            if not _listed(upload, chunk):
-                raise ApiError(
-                    E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {seen.key}"
-                )
-            return self._needed(upload)  # another handshake replaced the upload: send it again
+                if await self.store.get_file(file_id) is not None:
+                    return None  # published meanwhile: this copy is not needed
+                raise ApiError(E.UNKNOWN_UPLOAD, f"the upload of {file_id} ended while this chunk arrived")
+            return self._needed(upload)  # it expired and a handshake opened it again: send it again
         if chunk.index in upload.stored:
             await self.store.discard_chunk(staged)  # another copy was kept meanwhile: this one still counts
         else:
@@ -369,16 +392,19 @@ class UploadService:
             )
 
     async def _upload_for_chunk(self, file_id: str, chunk: ChunkId) -> Upload | None:
-        upload = await self.store.get_upload(file_id)
-        if upload is None:
+        """The upload this chunk is for: of the file's uploads whose chunk list has it at its index, one that
+        still needs it, the one with fewest chunks missing (the nearest to completion). None: the file is published."""
+        uploads = await self.store.find_uploads(file_id)
+        listing = [upload for upload in uploads if _listed(upload, chunk)]
+        if listing:
+            return max(listing, key=lambda upload: (chunk.index not in upload.stored, -_missing(upload)))
+        if not uploads:
             if await self.store.get_file(file_id) is not None:
                 return None
             raise ApiError(
                 E.UNKNOWN_UPLOAD, f"no upload in progress for fileId {file_id}: send the handshake first"
             )
-        if not _listed(upload, chunk):
-            raise ApiError(E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {file_id}")
-        return upload
+        raise ApiError(E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {file_id}")
 
     def _check_size(self, upload: Upload, index: int, size: int) -> None:
         stored = upload.stored
@@ -396,49 +422,51 @@ class UploadService:
 
     # -- assembly ---------------------------------------------------------------------------------------------
 
-    def advance_later(self, file_id: str) -> None:
-        """Run ``advance`` for this file in the background; one runner per file, re-run if asked."""
+    def advance_later(self, key: str) -> None:
+        """Run ``advance`` for this upload in the background; one runner per upload, re-run if asked."""
         if self._in_place is None:
             return
-        if file_id in self._advancing:
-            self._advance_again.add(file_id)
+        if key in self._advancing:
+            self._advance_again.add(key)
             return
-        self._advancing[file_id] = asyncio.create_task(self._advance(file_id), name=f"advance-{file_id}")
+        self._advancing[key] = asyncio.create_task(self._advance(key), name=f"advance-{key}")
 
-    async def _advance(self, file_id: str) -> None:
+    async def _advance(self, key: str) -> None:
         assert self._in_place is not None
         try:
             while True:
-                self._advance_again.discard(file_id)
-                async with self.locks.hold(file_id):
-                    upload = await self.store.get_upload(file_id)
-                    token = self.tails.try_claim(file_id, assembly=True) if upload is not None else None
+                self._advance_again.discard(key)
+                async with self.locks.hold(key_file_id(key)):
+                    upload = await self.store.get_upload(key)
+                    token = self.tails.try_claim(key, assembly=True) if upload is not None else None
                     if upload is not None and token is not None:  # else the chunk written there asks again
                         try:
                             await self._in_place.advance(upload)
                         finally:
-                            self.tails.release(file_id, token)
-                if file_id not in self._advance_again:
+                            self.tails.release(key, token)
+                if key not in self._advance_again:
                     return
         except Exception as exc:  # the final assembly does the work again and reports any error to the client
             if ApiError.from_server_condition(exc) is not None:
-                log.warning("background assembly of %s stopped: %s", file_id, exc)
+                log.warning("background assembly of %s stopped: %s", key, exc)
             else:
-                log.exception("background assembly of %s failed", file_id)
+                log.exception("background assembly of %s failed", key)
         finally:
-            del self._advancing[file_id]
+            del self._advancing[key]
 
-    async def _assemble_when_free(self, file_id: str) -> StoredFile | list[str]:
+    async def _assemble_when_free(self, key: str) -> StoredFile | list[str]:
         """Assemble, verify and publish the upload once nobody writes at its end: the published file (also when
-        another request published it meanwhile), or the ids needed again (another request found damage)."""
+        another request, or a rival upload, published it meanwhile), or the ids needed again (another request
+        found damage)."""
+        file_id = key_file_id(key)
         while True:
-            await self.tails.wait_free(file_id)
+            await self.tails.wait_free(key)
             async with self.locks.hold(file_id):
-                token = self.tails.try_claim(file_id)
+                token = self.tails.try_claim(key)
                 if token is None:
                     continue  # a chunk started writing there meanwhile: wait for it
                 try:
-                    upload = await self.store.get_upload(file_id)
+                    upload = await self.store.get_upload(key)
                     if upload is None:
                         published = await self.store.get_file(file_id)
                         if published is None:
@@ -448,15 +476,16 @@ class UploadService:
                         return published
                     return self._needed(upload) or await self._assemble(upload)
                 finally:
-                    self.tails.release(file_id, token)
+                    self.tails.release(key, token)
 
     async def _assemble(self, upload: Upload) -> StoredFile:
         """Called under the file's lock with every chunk kept: verify the whole file, then publish it."""
         started = time.monotonic()
+        file_id = key_file_id(upload.key)
         assembly = await self.store.assemble(upload)
         problem = None
-        if assembly.md5 != upload.key:
-            problem = f"the assembled file has MD5 {assembly.md5}, not the fileId {upload.key}"
+        if assembly.md5 != file_id:
+            problem = f"the assembled file has MD5 {assembly.md5}, not the fileId {file_id}"
             if isinstance(self.store, RepairsDamage):
                 damaged = await self.store.damaged_chunks(upload, assembly)
                 if damaged:  # the chunks were damaged on the way (or lied about): only they are needed again
@@ -477,18 +506,26 @@ class UploadService:
         if problem is not None:
             await self.store.discard_assembly(assembly)
             await self.store.delete_upload(upload.key)
-            self.ended(upload.key)
             raise ApiError(E.FILE_MISMATCH, f"{problem}; the upload was discarded, start it again")
         stored = await self.store.publish(assembly)
-        self.ended(upload.key)
+        await self._drop_rivals(file_id)
         log.info(
             "assembled %s: %d bytes from %d chunks in %.2fs",
-            upload.key,
+            file_id,
             stored.size,
             len(upload.chunk_ids),
             time.monotonic() - started,
         )
         return stored
+
+    async def _drop_rivals(self, file_id: str) -> None:
+        """Under the file's lock, once it is published: forget its other uploads (other chunk lists). One that a
+        chunk is being written at the end of is left to that chunk's request (``_keep``), which holds it."""
+        for rival in await self.store.find_uploads(file_id):
+            if self.tails.held(rival.key):
+                self._outdone.add(rival.key)
+            else:
+                await self.store.delete_upload(rival.key)
 
     # -- expiry -----------------------------------------------------------------------------------------------
 
@@ -499,16 +536,16 @@ class UploadService:
         deadline = now - self.settings.upload_ttl_seconds
         empty_deadline = now - self.settings.empty_upload_ttl_seconds
         expired = []
-        for file_id in await self.store.uploads_untouched_since(max(deadline, empty_deadline)):
-            async with self.locks.hold(file_id):
-                upload = await self.store.get_upload(file_id)
+        for key in await self.store.uploads_untouched_since(max(deadline, empty_deadline)):
+            async with self.locks.hold(key_file_id(key)):
+                upload = await self.store.get_upload(key)
                 if upload is None:
                     continue
                 empty = not upload.stored and upload.published is None
                 if upload.updated_at < deadline or (empty and upload.updated_at < empty_deadline):
-                    await self.store.delete_upload(file_id)
-                    self.ended(file_id)
-                    expired.append(file_id)
+                    await self.store.delete_upload(key)
+                    self._outdone.discard(key)
+                    expired.append(key)
         if expired:
             log.info("expired %d abandoned upload(s)", len(expired))
         return expired

@@ -134,13 +134,11 @@ class StreamUploads:
                 f"{limit} uploads holding data are in progress, the most this server keeps; try again later",
             )
         if client is not None:
-            self._uploads.check_client_uploads(client)
+            await self._uploads.check_client_uploads(client)
         # Not 32 hex digits: a stream upload's key can never be a fileId of the seed's protocol.
         key = secrets.token_urlsafe(18)
         text = json.dumps({**info, "name": name}, ensure_ascii=False)
-        upload = await self.store.create_upload(key, None, size, self.clock(), text)
-        if client is not None:
-            self._uploads.started(client, key)
+        upload = await self.store.create_upload(key, None, size, self.clock(), text, owner=client)
         if size == 0:  # "Such an upload is immediately complete after its creation"
             async with self._uploads.locks.hold(key):
                 upload = await self._finish(upload)
@@ -269,7 +267,6 @@ class StreamUploads:
         upload = await self._found(key)
         async with self._uploads.locks.hold(key):
             await self.store.delete_upload(upload.key)
-        self._uploads.ended(upload.key)
 
     async def create_with(self, key: str, first: Callable[[], Awaitable[Upload]]) -> Upload:
         """Run the first append of a just-created upload; if it is refused, the upload goes too, so a refused
@@ -385,7 +382,6 @@ class StreamUploads:
             )
         assembly = await self.store.assemble(upload)
         stored = await self.store.publish(assembly)
-        self._uploads.ended(upload.key)
         name = names.offered_name(str(self.protocol_info(upload).get("name") or ""))
         await self.store.add_name(stored.file_id, names.offered_ext(name or ""), name)
         log.info(

@@ -56,7 +56,7 @@ async def test_a_damaged_chunk_is_refused_at_once_and_the_good_copy_taken(
     msg = refused.body["msg"]
     assert "chunk 0" in msg and hashlib.md5(bad).hexdigest() in msg and p.chunk_ids[0][:32] in msg, msg
     assert refused.data == p.chunk_ids  # what the seed's client sends next: chunk 0 first
-    assert leftovers(server, p.file_id) == {"tmp": 0, "chunks": 0, "partial": 0}  # nothing of it kept
+    assert leftovers(server, p.key) == {"tmp": 0, "chunks": 0, "partial": 0}  # nothing of it kept
     assert (await client.handshake(p)).data == p.chunk_ids  # still needed
     assert (await send(client, p, 0, order)).data == p.chunk_ids[1:]  # the good copy is taken
     for index in (1, 2):
@@ -98,12 +98,12 @@ async def test_a_stored_chunk_is_never_replaced_by_a_damaged_copy(
     await client.handshake(p)
     assert (await send(client, p, 0, order)).status == 200
     assert (await send(client, p, 2, order)).status == 200
-    before = leftovers(server, p.file_id)
+    before = leftovers(server, p.key)
     for index in (0, 2):
         again = await send(client, p, index, order, damaged(p.chunks[index]))
         assert again.status == 422 and again.body["error"] == "CHUNK_MISMATCH"
         assert again.data == [p.chunk_ids[1], p.chunk_ids[3]]  # only what is still needed
-    assert leftovers(server, p.file_id) == before
+    assert leftovers(server, p.key) == before
     assert (await send(client, p, 1, order)).data == [p.chunk_ids[3]]
     assert (await send(client, p, 3, order)).data == []
     assert await client.published_md5(p) == p.file_id
@@ -118,7 +118,7 @@ async def test_a_chunk_of_the_wrong_length_is_a_mismatch_too(
     await client.handshake(p)
     short = await send(client, p, 0, "ids-first", p.chunks[0][:-1])
     assert short.status == 422 and short.body["error"] == "CHUNK_MISMATCH"
-    assert leftovers(server, p.file_id)["partial"] == 0
+    assert leftovers(server, p.key)["partial"] == 0
     assert await client.upload(p) == f"{server.url}/upload/{p.file_id}.bin"
     assert await client.published_md5(p) == p.file_id
 

@@ -43,12 +43,15 @@ async def test_unfinished_uploads_per_client(
 
     async def handshake(p: Planned, headers: dict[str, str]) -> tuple[int, dict[str, object]]:
         body = {"fileId": p.file_id, "ext": ".bin", "chunkIds": p.chunk_ids}
+        headers = {**headers, "Connection": "close"}  # the server restarts in between
         async with http.post(server.url + "/api/upload/handshake", json=body, headers=headers) as resp:
             return resp.status, await resp.json()
 
     assert (await handshake(a, mine))[0] == 200 and (await handshake(b, mine))[0] == 200
     status, body = await handshake(c, mine)
     assert (status, body["error"]) == (429, "TOO_MANY_UPLOADS") and "203.0.113.7" in str(body["msg"])
+    server.restart()  # the store counts who started what: a restart forgets nothing
+    assert (await handshake(c, mine))[0] == 429
     assert (await handshake(c, {"X-Forwarded-For": "198.51.100.1"}))[0] == 200  # someone else
     await SeedClient(http, server.url).upload(a)  # finished: it no longer counts
     assert (await handshake(plan(os.urandom(10)), mine))[0] == 200

@@ -220,7 +220,7 @@ async def test_the_memory_server_answers_like_the_real_one(
         chunk(1, b"x" * 1000),  # corrupted: 422 CHUNK_MISMATCH, data every id (nothing stored yet)
         chunk(0, b"never handshaken", stranger),  # 404 UNKNOWN_UPLOAD
         chunk_request(base, plan.file_id, ids[0][:32] + "7", b"zz"),  # 409 UNKNOWN_CHUNK
-        handshake_request(base, other),  # 409 CHUNK_LIST_CONFLICT
+        handshake_request(base, other),  # another chunk list: an upload of its own, all its ids needed
         chunk_request(base, "", ids[0], b"zz"),  # 403 MISSING_FILE_ID
         chunk(0),
         chunk(2, bytes(1000)),  # corrupted: 422 CHUNK_MISMATCH, data [chunk 1's id, chunk 2's id]

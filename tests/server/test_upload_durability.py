@@ -160,10 +160,10 @@ async def test_crash_after_all_chunks_before_assembly(server: ServerProcess) -> 
     # Simulate "stored but never assembled": put the last chunk in place the way the store would.
     db = sqlite3.connect(server.data_dir / "meta.sqlite3")
     server.kill()
-    (server.data_dir / "chunks" / p.file_id / str(len(p.chunks) - 1)).write_bytes(p.chunks[-1])
+    (server.data_dir / "chunks" / p.key / str(len(p.chunks) - 1)).write_bytes(p.chunks[-1])
     db.execute(
         "INSERT INTO chunks (file_id, idx, size) VALUES (?, ?, ?)",
-        (p.file_id, len(p.chunks) - 1, len(p.chunks[-1])),
+        (p.key, len(p.chunks) - 1, len(p.chunks[-1])),
     )
     db.commit()
     db.close()
@@ -181,7 +181,7 @@ async def test_abandoned_uploads_expire(make_server: Any, http: aiohttp.ClientSe
     client = SeedClient(http, server.url)
     await client.handshake(p)
     await client.send_chunk(p, p.chunk_ids[0])
-    chunk_dir = server.data_dir / "chunks" / p.file_id
+    chunk_dir = server.data_dir / "chunks" / p.key
     assert chunk_dir.exists()
     wait_until(lambda: not chunk_dir.exists(), timeout=15, what="the sweep to reclaim the chunks")
     assert (await client.handshake(p)).data == p.chunk_ids  # forgotten: everything is needed again
@@ -213,7 +213,7 @@ async def test_assembly_does_not_stall_other_requests(make_server: Any) -> None:
     """
     server = make_server("--fsync", "true")
     big = plan(os.urandom(160 * CHUNK))
-    partial = server.data_dir / "partial" / big.file_id
+    partial = server.data_dir / "partial" / big.key
     async with aiohttp.ClientSession() as http:
         client = SeedClient(http, server.url)
         await client.handshake(big)
@@ -241,7 +241,7 @@ async def test_in_order_upload_is_assembled_ahead(server: ServerProcess, http: a
     await client.handshake(p)
     for chunk_id in p.chunk_ids[:-1]:
         await client.send_chunk(p, chunk_id)
-    partial = server.data_dir / "partial" / p.file_id
+    partial = server.data_dir / "partial" / p.key
     wait_until(lambda: partial.exists() and partial.stat().st_size == 8 * CHUNK, what="assembly ahead")
     assert (await client.send_chunk(p, p.chunk_ids[-1])).data == []
     assert await stored_md5(client, f"{server.url}/upload/{p.file_id}.bin") == p.file_id
@@ -255,7 +255,7 @@ async def test_restart_with_a_partly_assembled_file(server: ServerProcess) -> No
         await client.handshake(p)
         for chunk_id in p.chunk_ids[:4]:
             await client.send_chunk(p, chunk_id)
-        partial = server.data_dir / "partial" / p.file_id
+        partial = server.data_dir / "partial" / p.key
         wait_until(lambda: partial.exists() and partial.stat().st_size == 4 * CHUNK, what="assembly ahead")
     server.restart(hard=True)
     async with aiohttp.ClientSession() as http:

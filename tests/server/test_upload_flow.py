@@ -207,21 +207,32 @@ async def test_declared_size_is_checked(server: ServerProcess, http: aiohttp.Cli
     assert answer.status == 413 and "4000" in answer.body["msg"]
 
 
-async def test_another_chunk_list_for_a_started_upload(
+async def test_uploads_of_one_file_with_other_chunk_lists_coexist(
     server: ServerProcess, http: aiohttp.ClientSession
 ) -> None:
+    """Another chunk size (or a list made up by a stranger who knows the MD5) does not block an upload: each
+    list is an upload of its own, and the first that completes with the right MD5 publishes the file."""
     data = os.urandom(3 * CHUNK)
     big, small = plan(data), plan(data, chunk_size=CHUNK // 2)
+    fake = plan(os.urandom(100))
     client = SeedClient(http, server.url)
+    made_up = await client.post_json(
+        "/api/upload/handshake", {"fileId": big.file_id, "ext": ".bin", "chunkIds": fake.chunk_ids}
+    )
+    assert made_up.status == 200 and made_up.data == fake.chunk_ids
     await client.handshake(big)
     await client.send_chunk(big, big.chunk_ids[0])
-    conflict = await client.handshake(small)
-    assert conflict.status == 409 and conflict.body["error"] == "CHUNK_LIST_CONFLICT"
-    # Before any chunk is stored, a new chunk list simply replaces the old one.
-    other = plan(os.urandom(3 * CHUNK))
-    await client.handshake(other)
-    resized = plan(b"".join(other.chunks), chunk_size=CHUNK // 2)
-    assert (await client.handshake(resized)).data == resized.chunk_ids
+    assert (await client.handshake(small)).data == small.chunk_ids
+    for chunk_id in small.chunk_ids:
+        answer = await client.send_chunk(small, chunk_id)
+    assert answer.data == []
+    published = await client.handshake(big)
+    assert published.data == f"{server.url}/upload/{big.file_id}.bin"
+    status, body = await client.get_bytes(published.data)
+    assert status == 200 and hashlib.md5(body).hexdigest() == big.file_id
+    assert (await client.send_chunk(big, big.chunk_ids[1])).data == []  # a late chunk of the dropped list
+    for folder in ("partial", "chunks"):  # nothing of the dropped upload is left
+        assert not any((server.data_dir / folder).iterdir())
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["running", "after-a-restart"])

@@ -54,8 +54,8 @@ async def test_in_order_chunks_go_straight_into_the_file(
         answer = await send_ids_first(client, p, chunk_id)
         assert answer.status == 200 and answer.data == p.chunk_ids[index + 1 :]
         # Written once, in place: no chunk file, nothing spooled.
-        assert partial_size(server, p.file_id) == (index + 1) * CHUNK
-        assert chunk_files(server, p.file_id) == []
+        assert partial_size(server, p.key) == (index + 1) * CHUNK
+        assert chunk_files(server, p.key) == []
         assert not any((server.data_dir / "tmp").iterdir())
     assert (await send_ids_first(client, p, p.chunk_ids[-1])).data == []
     assert await client.published_md5(p) == p.file_id
@@ -78,13 +78,13 @@ async def test_damaged_chunks_are_cut_out_and_the_good_ones_after_them_kept(
     client = SeedClient(http, server.url)
     await client.handshake(p)
     await send_all_but_the_last(client, p, bad={1, 3})
-    assert partial_size(server, p.file_id) == 5 * CHUNK
+    assert partial_size(server, p.key) == 5 * CHUNK
     last = await send_ids_first(client, p, p.chunk_ids[-1])
     assert last.status == 422 and last.body["error"] == "CHUNKS_DAMAGED"
     assert last.body["data"] == [p.chunk_ids[1], p.chunk_ids[3]]
     # Cut back to the first damaged chunk; the good ones after it wait in their chunk files.
-    assert partial_size(server, p.file_id) == CHUNK
-    assert chunk_files(server, p.file_id) == ["2", "4", "5"]
+    assert partial_size(server, p.key) == CHUNK
+    assert chunk_files(server, p.key) == ["2", "4", "5"]
     assert (await client.handshake(p)).data == [p.chunk_ids[1], p.chunk_ids[3]]
     # Chunk 1 is the next one the file needs again: written in place, and 2 appended after it.
     assert (await send_ids_first(client, p, p.chunk_ids[1])).data == [p.chunk_ids[3]]
@@ -120,7 +120,7 @@ async def test_in_place_chunk_over_the_declared_size(
     assert (await send_ids_first(client, p, p.chunk_ids[0])).status == 200
     answer = await send_ids_first(client, p, p.chunk_ids[1])
     assert answer.status == 413 and str(2 * CHUNK - 1) in answer.body["msg"]
-    assert partial_size(server, p.file_id) == CHUNK
+    assert partial_size(server, p.key) == CHUNK
     assert (await client.handshake(p)).data == p.chunk_ids[1:]
     assert server.errors_logged() == []
 

@@ -1,7 +1,9 @@
 """The server's double for the engine's tests: an in-memory server + transport speaking the seed's protocol.
 
 ``MemoryServer`` implements the protocol as our real server does (``server/uploads``), in a few lines: the
-needed set per upload, ``404 UNKNOWN_UPLOAD`` for a chunk without a handshake, each chunk checked against
+needed set per upload (uploads of one file with different chunk lists coexist: a chunk goes to the one whose
+list has it, the nearest to completion; the first complete one publishes), ``413 FILE_TOO_LARGE`` for a
+handshake over ``max_file_bytes``, ``404 UNKNOWN_UPLOAD`` for a chunk without a handshake, each chunk checked against
 its id as it arrives (``422 CHUNK_MISMATCH``, ``data`` the ids still needed, the chunk stays needed),
 assembly + whole-file MD5 check when the last chunk arrives (on a mismatch, which only chunks damaged after
 they were stored can cause, e.g. a test editing ``uploads``: the chunks that do not match their ids are
@@ -63,11 +65,12 @@ class MemoryUpload:
 class MemoryServer:
     """The seed's upload protocol, in memory. ``files`` maps a file id to its bytes once stored."""
 
-    def __init__(self, base_url: str = "http://memory.test") -> None:
+    def __init__(self, base_url: str = "http://memory.test", max_file_bytes: int | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_file_bytes = max_file_bytes
         self.files: dict[str, bytes] = {}
         self.names: dict[str, str] = {}
-        self.uploads: dict[str, MemoryUpload] = {}
+        self.uploads: dict[str, list[MemoryUpload]] = {}  # file id -> its uploads (one per chunk list)
         self.chunks_received: list[str] = []  # chunk ids of every chunk request that reached the server
         self.handshakes = 0
         self.assemblies = 0
@@ -108,21 +111,22 @@ class MemoryServer:
             raise _Refused(400, ErrorName.BAD_FIELD, "chunkIds must be an array of chunk ids")
         listed = list(_wire(ErrorName.BAD_CHUNK_ID, ids.parse_chunk_list, chunk_ids))
         name = _wire(ErrorName.BAD_NAME, names.parse_name, body.get("name"))
+        size = body.get("size")
+        if self.max_file_bytes is not None and isinstance(size, int) and size > self.max_file_bytes:
+            raise _Refused(
+                413,
+                ErrorName.FILE_TOO_LARGE,
+                f"the file is {size} bytes; this server accepts at most {self.max_file_bytes} bytes",
+            )
         if name is not None:
             self.names[file_id] = name
         if file_id in self.files:
             return self.url(file_id, ext, name)
-        upload = self.uploads.get(file_id)
-        if upload is not None and upload.chunk_ids != listed:
-            if upload.chunks:
-                raise _Refused(
-                    409,
-                    ErrorName.CHUNK_LIST_CONFLICT,
-                    "an upload of this file with another chunk list is in progress",
-                )
-            upload = None
+        uploads = self.uploads.setdefault(file_id, [])
+        upload = next((upload for upload in uploads if upload.chunk_ids == listed), None)
         if upload is None:
-            upload = self.uploads[file_id] = MemoryUpload(listed, ext, body.get("size"))
+            upload = MemoryUpload(listed, ext, size)
+            uploads.append(upload)
         needed = _needed(upload)
         if needed:
             return needed
@@ -137,8 +141,8 @@ class MemoryServer:
         if part is None:
             raise _Refused(400, ErrorName.BAD_FIELD, "the form has no 'file' part")
         self.chunks_received.append(cid)
-        upload = self.uploads.get(file_id)
-        if upload is None:
+        uploads = self.uploads.get(file_id, [])
+        if not uploads:
             if file_id in self.files:
                 return []  # a late duplicate of a chunk of a stored file
             raise _Refused(
@@ -146,10 +150,12 @@ class MemoryServer:
                 ErrorName.UNKNOWN_UPLOAD,
                 f"no upload in progress for fileId {file_id}: send the handshake first",
             )
-        if chunk.index >= len(upload.chunk_ids) or upload.chunk_ids[chunk.index] != cid:
+        listing = [u for u in uploads if chunk.index < len(u.chunk_ids) and u.chunk_ids[chunk.index] == cid]
+        if not listing:
             raise _Refused(
                 409, ErrorName.UNKNOWN_CHUNK, f"chunkId {cid} is not in the chunk list of file {file_id}"
             )
+        upload = max(listing, key=lambda u: (chunk.index not in u.chunks, len(u.chunks) - len(u.chunk_ids)))
         md5 = hashlib.md5(part.data).hexdigest()
         if md5 != chunk.md5:
             raise _Refused(
@@ -179,13 +185,16 @@ class MemoryServer:
                     f"{len(damaged)} chunk(s) do not match their chunkId",
                     [upload.chunk_ids[i] for i in damaged],
                 )
-        del self.uploads[file_id]
         if not matches or (upload.size is not None and len(data) != upload.size):
+            self.uploads[file_id].remove(upload)
+            if not self.uploads[file_id]:
+                del self.uploads[file_id]
             raise _Refused(
                 422,
                 ErrorName.FILE_MISMATCH,
                 "the assembled file does not match fileId; the upload was discarded",
             )
+        del self.uploads[file_id]  # the file is published: its other uploads go too
         self.files[file_id] = data
         self.assemblies += 1
 

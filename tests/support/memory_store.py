@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from server.storage.contract import Assembly, Buffer, FileName, StagedChunk, StoredFile, Upload
+from server.storage.contract import Assembly, Buffer, FileName, StagedChunk, StoredFile, Upload, key_file_id
 
 
 @dataclass
@@ -68,8 +68,9 @@ class MemoryStore:
         size: int | None,
         now: float,
         info: str | None = None,
+        owner: str | None = None,
     ) -> Upload:
-        entry = _Entry(Upload(key, chunk_ids, size, now, now, {}, info))
+        entry = _Entry(Upload(key, chunk_ids, size, now, now, {}, info, None, owner))
         entry.upload = replace(entry.upload, stored=MappingProxyType(entry.sizes))
         self.uploads[key] = entry
         return entry.upload
@@ -81,11 +82,16 @@ class MemoryStore:
                 entry.upload, updated_at=now, size=entry.upload.size if size is None else size
             )
 
-    async def count_uploads(self, holding_bytes: bool = False) -> int:
+    async def find_uploads(self, file_id: str) -> list[Upload]:
+        return [entry.upload for key, entry in self.uploads.items() if key_file_id(key) == file_id]
+
+    async def count_uploads(self, holding_bytes: bool = False, owner: str | None = None) -> int:
         return sum(
             1
             for entry in self.uploads.values()
-            if entry.upload.published is None and (entry.chunks or not holding_bytes)
+            if entry.upload.published is None
+            and (entry.chunks or not holding_bytes)
+            and (owner is None or entry.upload.owner == owner)
         )
 
     async def uploads_untouched_since(self, when: float) -> list[str]:
@@ -93,8 +99,9 @@ class MemoryStore:
 
     async def delete_upload(self, key: str) -> None:
         self.uploads.pop(key, None)
-        if key not in self.files:
-            for name in [name for name in self.names if name[0] == key]:
+        file_id = key_file_id(key)
+        if file_id not in self.files and not await self.find_uploads(file_id):
+            for name in [name for name in self.names if name[0] == file_id]:
                 del self.names[name]
 
     async def write_chunk(self, upload: Upload, index: int, reader: AsyncIterable[Buffer]) -> StagedChunk:

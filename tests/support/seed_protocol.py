@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from server.uploads.service import chunked_key
+
 CHUNK = 1024 * 1024
 
 
@@ -25,6 +27,11 @@ class Planned:
 
     def chunk(self, chunk_id: str) -> bytes:
         return self.chunks[self.chunk_ids.index(chunk_id)]
+
+    @property
+    def key(self) -> str:
+        """The key of its upload on the server (the name of its folders in the local store)."""
+        return chunked_key(self.file_id, tuple(self.chunk_ids))
 
 
 def plan(data: bytes, chunk_size: int = CHUNK) -> Planned:

@@ -126,6 +126,27 @@ async def test_crash_between_publish_rename_and_row(tmp_path: Path) -> None:
     await second.close()
 
 
+async def test_crash_between_publish_rename_and_row_of_an_upload_with_a_suffixed_key(tmp_path: Path) -> None:
+    """The same crash for an upload keyed ``<fileId>.<suffix>`` (uploads of one file with other chunk lists
+    coexist): the file in files/ goes back to that upload's partial file."""
+    key = FILE_ID + ".list"
+    first = await reopened(tmp_path)
+    upload = await first.create_upload(key, IDS, None, 1.0)
+    for i in range(3):
+        staged = await first.write_chunk(upload, i, pieces(CHUNKS[i]))
+        upload = await first.keep_chunk(staged)
+    await first.assemble(upload)
+    await first.close()
+    os.replace(tmp_path / "partial" / key, tmp_path / "files" / FILE_ID)
+    second = await reopened(tmp_path)
+    assert await second.get_file(FILE_ID) is None
+    assert (tmp_path / "partial" / key).exists()
+    [found] = await second.find_uploads(FILE_ID)
+    assembly = await second.assemble(found)
+    assert (assembly.md5, assembly.size) == (FILE_ID, sum(map(len, CHUNKS)))
+    await second.close()
+
+
 async def test_in_order_chunks_written_in_place(local: LocalStorage, tmp_path: Path) -> None:
     await local.create_upload(FILE_ID, IDS, None, 1.0)
     await in_place(local, 0)

@@ -66,6 +66,38 @@ async def test_upload_records(store: Store) -> None:
     assert await store.uploads_untouched_since(200.0) == []
 
 
+async def test_uploads_of_one_file_are_found_by_its_id(store: Store) -> None:
+    """A file's uploads: the one keyed by its id and those keyed ``<id>.<suffix>``; no other key matches."""
+    await store.create_upload(FILE_ID, IDS, None, 1.0)
+    await store.create_upload(FILE_ID + ".b", IDS[:1], None, 1.0)
+    await store.create_upload(FILE_ID[:-1] + "0.b", IDS, None, 1.0)  # another file id
+    await store.create_upload(FILE_ID + "0", IDS, None, 1.0)  # not a key of this file either
+    found = sorted((upload.key, upload.chunk_ids) for upload in await store.find_uploads(FILE_ID))
+    assert found == [(FILE_ID, IDS), (FILE_ID + ".b", IDS[:1])]
+    await store.delete_upload(FILE_ID)
+    assert [upload.key for upload in await store.find_uploads(FILE_ID)] == [FILE_ID + ".b"]
+
+
+async def test_names_of_a_file_never_published_go_with_its_last_upload(store: Store) -> None:
+    await store.create_upload(FILE_ID + ".a", IDS, None, 1.0)
+    await store.create_upload(FILE_ID + ".b", IDS, None, 1.0)
+    await store.add_name(FILE_ID, ".txt", "a.txt")
+    await store.delete_upload(FILE_ID + ".a")
+    assert await store.get_name(FILE_ID, ".txt") is not None
+    await store.delete_upload(FILE_ID + ".b")
+    assert await store.get_name(FILE_ID, ".txt") is None
+
+
+async def test_uploads_are_counted_by_who_started_them(store: Store) -> None:
+    await store.create_upload(FILE_ID, IDS, None, 1.0, owner="10.0.0.1")
+    await store.create_upload("stream-upload", None, 5, 1.0, owner="10.0.0.1")
+    await store.create_upload(FILE_ID + ".b", IDS, None, 1.0, owner="10.0.0.2")
+    assert (await upload_of(store)).owner == "10.0.0.1"
+    assert await store.count_uploads(owner="10.0.0.1") == 2
+    assert await store.count_uploads(owner="10.0.0.3") == 0
+    assert await store.count_uploads(holding_bytes=True, owner="10.0.0.2") == 0
+
+
 async def test_chunks_count_once_kept(store: Store) -> None:
     await store.create_upload(FILE_ID, IDS, None, 100.0)
     assert dict((await keep(store, 2)).stored) == {2: len(CHUNKS[2])}

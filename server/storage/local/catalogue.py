@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from server.storage.contract import FileName, StoredFile, Upload
+from server.storage.contract import FileName, StoredFile, Upload, key_file_id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
@@ -50,7 +50,12 @@ _ADDED_COLUMNS = {
     "stream": "INTEGER NOT NULL DEFAULT 0",  # 1: a stream upload (no chunk list; its chunks are its appends)
     "info": "TEXT",  # what the protocol that created the upload keeps with it
     "published": "TEXT",  # a complete stream upload: the file id it was published under
+    "owner": "TEXT",  # the client that started the upload
 }
+
+# The uploads of one file id: their keys are the file id, or the file id, "." and a suffix, a range of the primary
+# key ("/" follows "."). Parameters: the file id, the file id + ".", the file id + "/".
+_UPLOADS_OF_FILE = "(file_id = ? OR (file_id > ? AND file_id < ?))"
 
 
 @dataclass
@@ -142,7 +147,7 @@ class Catalogue:
         if cached is not None:
             return cached.upload
         row = self.db.execute(
-            "SELECT chunk_ids, size, created_at, updated_at, info, published, stream FROM uploads "
+            "SELECT chunk_ids, size, created_at, updated_at, info, published, stream, owner FROM uploads "
             "WHERE file_id = ?",
             (key,),
         ).fetchone()
@@ -150,23 +155,36 @@ class Catalogue:
             return None
         sizes = dict(self.db.execute("SELECT idx, size FROM chunks WHERE file_id = ?", (key,)).fetchall())
         chunk_ids = None if row[6] else tuple(row[0].split(",")) if row[0] else ()
-        upload = Upload(key, chunk_ids, row[1], row[2], row[3], MappingProxyType(sizes), row[4], row[5])
+        upload = Upload(key, chunk_ids, row[1], row[2], row[3], MappingProxyType(sizes), *row[4:6], row[7])
         self._cache[key] = _Cached(upload, sizes)
         return upload
 
+    def upload_keys_of(self, file_id: str) -> list[str]:
+        """Keys of the uploads of ``file_id``: itself, and the keys ``<file_id>.<suffix>`` (a range of the
+        primary key: ``/`` follows ``.``)."""
+        query = f"SELECT file_id FROM uploads WHERE {_UPLOADS_OF_FILE} ORDER BY file_id"
+        return [row[0] for row in self.db.execute(query, (file_id, file_id + ".", file_id + "/"))]
+
     def create_upload(
-        self, key: str, chunk_ids: tuple[str, ...] | None, size: int | None, now: float, info: str | None
+        self,
+        key: str,
+        chunk_ids: tuple[str, ...] | None,
+        size: int | None,
+        now: float,
+        info: str | None,
+        owner: str | None,
     ) -> Upload:
         with self.db:  # one transaction: the old chunks go with the old upload
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM chunks WHERE file_id = ?", (key,))
             self.db.execute(
-                "INSERT OR REPLACE INTO uploads (file_id, chunk_ids, size, created_at, updated_at, info, stream) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, ",".join(chunk_ids or ()), size, now, now, info, int(chunk_ids is None)),
+                "INSERT OR REPLACE INTO uploads "
+                "(file_id, chunk_ids, size, created_at, updated_at, info, stream, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, ",".join(chunk_ids or ()), size, now, now, info, int(chunk_ids is None), owner),
             )
         sizes: dict[int, int] = {}
-        upload = Upload(key, chunk_ids, size, now, now, MappingProxyType(sizes), info)
+        upload = Upload(key, chunk_ids, size, now, now, MappingProxyType(sizes), info, None, owner)
         self._cache[key] = _Cached(upload, sizes)
         return upload
 
@@ -181,12 +199,13 @@ class Catalogue:
             self.db.execute("UPDATE uploads SET updated_at = ?, size = ? WHERE file_id = ?", (now, size, key))
             self._cache[key].upload = replace(upload, updated_at=now, size=size)
 
-    def count_uploads(self, holding_bytes: bool) -> int:
+    def count_uploads(self, holding_bytes: bool, owner: str | None) -> int:
+        query = "SELECT count(*) FROM uploads u WHERE published IS NULL"
         if holding_bytes:  # one probe of the chunks' primary key per upload
-            query = "SELECT count(*) FROM uploads u WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.file_id = u.file_id)"
-        else:
-            query = "SELECT count(*) FROM uploads WHERE published IS NULL"
-        return int(self.db.execute(query).fetchone()[0])
+            query += " AND EXISTS (SELECT 1 FROM chunks c WHERE c.file_id = u.file_id)"
+        if owner is not None:
+            query += " AND owner = ?"
+        return int(self.db.execute(query, () if owner is None else (owner,)).fetchone()[0])
 
     def untouched_since(self, when: float) -> list[str]:
         return [
@@ -198,10 +217,12 @@ class Catalogue:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM chunks WHERE file_id = ?", (key,))
             self.db.execute("DELETE FROM uploads WHERE file_id = ?", (key,))
-            # Names of a file that was never published go with it.
+            # Names of a file never published go with its last upload.
+            file_id = key_file_id(key)
             self.db.execute(
-                "DELETE FROM names WHERE file_id = ? AND NOT EXISTS (SELECT 1 FROM files WHERE file_id = ?)",
-                (key, key),
+                "DELETE FROM names WHERE file_id = ? AND NOT EXISTS (SELECT 1 FROM files WHERE file_id = ?) "
+                f"AND NOT EXISTS (SELECT 1 FROM uploads WHERE {_UPLOADS_OF_FILE})",
+                (file_id, file_id, file_id, file_id + ".", file_id + "/"),
             )
         self._cache.pop(key, None)
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 from server.settings import Fsync
-from server.storage.contract import Assembly, Buffer, FileName, StagedChunk, StoredFile, Upload
+from server.storage.contract import Assembly, Buffer, FileName, StagedChunk, StoredFile, Upload, key_file_id
 from server.storage.local import prefix as files
 from server.storage.local.catalogue import Catalogue
 from server.storage.local.chunk_files import MemoryBudget, StagedBytes, copy_out
@@ -65,10 +65,11 @@ class LocalStorage:
         for path in self.files.iterdir():
             if path.name in published:
                 continue
-            if path.name in uploads and not (self.partial / path.name).exists():
+            publishing = self._publishing(path, uploads)
+            if publishing is not None:
                 # Died between the rename into files/ and the row that publishes it: the assembled file goes
-                # back to partial/, where the next assembly of this upload expects it.
-                os.replace(path, self.partial / path.name)
+                # back to partial/, where the next assembly of its upload expects it.
+                os.replace(path, self.partial / publishing)
             else:
                 path.unlink(missing_ok=True)
         for path in self.partial.iterdir():
@@ -78,6 +79,22 @@ class LocalStorage:
         missing = sorted(published - on_disk)
         if missing:
             self._forget_missing(missing)
+
+    def _publishing(self, path: Path, uploads: set[str]) -> str | None:
+        """The upload whose assembled file ``path`` (in files/, not published) is: an upload of that file id
+        (a stream upload: of that size) whose partial file is missing and whose prefix is all its chunks."""
+        size = path.stat().st_size
+        for key in sorted(uploads):
+            if (self.partial / key).exists():
+                continue
+            upload = self.catalogue.upload(key)
+            if upload is None or upload.published is not None:
+                continue
+            ours = key_file_id(key) == path.name if upload.chunk_ids is not None else upload.size == size
+            chunks, length = self.catalogue.prefix(key)
+            if ours and chunks == upload.chunk_count and length == size:
+                return key
+        return None
 
     async def close(self) -> None:
         for task in list(self._syncs):
@@ -138,8 +155,9 @@ class LocalStorage:
         size: int | None,
         now: float,
         info: str | None = None,
+        owner: str | None = None,
     ) -> Upload:
-        upload = self.catalogue.create_upload(key, chunk_ids, size, now, info)
+        upload = self.catalogue.create_upload(key, chunk_ids, size, now, info, owner)
         # A new prefix object: a background fsync or a write of the old one finds it replaced.
         self._prefixes[key] = Prefix(0, 0, 0, 0, hashlib.md5())
         (self.partial / key).unlink(missing_ok=True)
@@ -150,8 +168,12 @@ class LocalStorage:
     async def touch_upload(self, key: str, now: float, size: int | None = None) -> None:
         self.catalogue.touch(key, now, size)
 
-    async def count_uploads(self, holding_bytes: bool = False) -> int:
-        return self.catalogue.count_uploads(holding_bytes)
+    async def find_uploads(self, file_id: str) -> list[Upload]:
+        found = (self.catalogue.upload(key) for key in self.catalogue.upload_keys_of(file_id))
+        return [upload for upload in found if upload is not None]
+
+    async def count_uploads(self, holding_bytes: bool = False, owner: str | None = None) -> int:
+        return self.catalogue.count_uploads(holding_bytes, owner)
 
     async def uploads_untouched_since(self, when: float) -> list[str]:
         return self.catalogue.untouched_since(when)

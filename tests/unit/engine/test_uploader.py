@@ -399,6 +399,17 @@ async def test_5xx_is_retried() -> None:
 
 async def test_4xx_fails_with_the_servers_message() -> None:
     data = data_of(3 * CHUNK)
+    transport = MemoryTransport(MemoryServer(BASE, max_file_bytes=2 * CHUNK))
+    ctl, _, snaps = make(data, transport)
+    final = await ctl.upload()
+    assert final.state is S.FAILED
+    assert final.error_code == "FILE_TOO_LARGE"
+    assert final.error == f"the file is {3 * CHUNK} bytes; this server accepts at most {2 * CHUNK} bytes"
+    assert states(snaps)[-1] is S.FAILED
+
+
+async def test_another_chunk_size_of_a_half_done_upload_is_an_upload_of_its_own() -> None:
+    data = data_of(3 * CHUNK)
     transport = MemoryTransport()
     other, _, _ = make(data, transport, chunk_size=2 * CHUNK, parallel=1)  # another chunk size, half done
     transport.gate = asyncio.Event()
@@ -408,12 +419,10 @@ async def test_4xx_fails_with_the_servers_message() -> None:
     transport.gate.set()
     await other.wait()
     transport.gate = None
-    ctl, _, snaps = make(data, transport)
+    ctl, _, _ = make(data, transport)
     final = await ctl.upload()
-    assert final.state is S.FAILED
-    assert final.error_code == "CHUNK_LIST_CONFLICT"
-    assert final.error == "an upload of this file with another chunk list is in progress"  # the server's msg
-    assert states(snaps)[-1] is S.FAILED
+    assert final.state is S.FINISHED and stored(transport, data) == data
+    assert transport.server.uploads == {}  # the half-done one went when the file was published
 
 
 async def test_a_4xx_during_the_upload_fails_it_too() -> None:
@@ -561,9 +570,9 @@ async def test_damaged_chunks_found_by_the_handshake_are_sent_again() -> None:
     plan = await hash_file(BytesSource(data), chunk_size=CHUNK)
     chunks = [data[c.start : c.end] for c in plan.chunks]
     chunks[1] = bytes(CHUNK)
-    transport.server.uploads[plan.file_id] = MemoryUpload(
-        list(plan.chunk_ids), ".bin", None, dict(enumerate(chunks))
-    )
+    transport.server.uploads[plan.file_id] = [
+        MemoryUpload(list(plan.chunk_ids), ".bin", None, dict(enumerate(chunks)))
+    ]
     final = await ctl.upload()
     assert final.state is S.FINISHED and stored(transport, data) == data
     assert sent_indices(transport) == [1]
