@@ -1,10 +1,16 @@
 # Shared by the scripts: sourced, not run.
 
 # ensure_debian_packages CMD:PACKAGE ... -- install (with apt-get, as root) the packages whose command is missing.
+# CMD may be an absolute path pattern, quoted, for programs not on PATH: '/usr/lib/postgresql/*/bin/initdb'.
 ensure_debian_packages() {
-    local need=() pair
+    local need=() pair cmd
     for pair in "$@"; do
-        command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
+        cmd="${pair%%:*}"
+        if [[ $cmd == /* ]]; then
+            compgen -G "$cmd" >/dev/null || need+=("${pair#*:}")
+        else
+            command -v "$cmd" >/dev/null || [ -x "/usr/sbin/$cmd" ] || need+=("${pair#*:}")
+        fi
     done
     [ ${#need[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ]; then

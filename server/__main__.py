@@ -26,7 +26,9 @@ async def serve(settings: Settings) -> None:
         keepalive_timeout=settings.idle_timeout_seconds,
     )
     await runner.setup()
-    listener = await listen(runner, settings.host, settings.port, settings.max_connections)
+    listener = await listen(
+        runner, settings.host, settings.port, settings.max_connections, settings.header_timeout_seconds
+    )
     server = runner.server
     assert server is not None
     app[METRICS].count_connections = lambda: len(server.connections)

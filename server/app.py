@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server import downloads, embed, metrics, openapi, page, served
+from server.access.middleware import access_middleware
 from server.client_limits import ClientLimits, TokenBuckets, parse_networks
 from server.keys import SETTINGS, STREAMS, UPLOADS
 from server.metrics import metrics_middleware
@@ -22,6 +23,7 @@ from server.middleware import (
 )
 from server.resumable import routes as resumable_routes
 from server.settings import Settings
+from server.storage.contract import Store
 from server.storage.local import LocalStorage
 from server.uploads import handlers as upload_handlers
 from server.uploads.service import UploadService
@@ -62,10 +64,17 @@ def create_app(settings: Settings) -> web.Application:
             error_middleware,
             host_middleware,
             client_limits_middleware,
+            access_middleware,  # --auth-secret: tokens (after the limits, so refusals are rate-limited too)
         ],
         client_max_size=settings.max_handshake_bytes,  # bounds request.read(); chunks are streamed
     )
-    storage = LocalStorage(settings.data_dir, fsync=settings.fsync)
+    storage: Store
+    if settings.clustered:  # several instances share PostgreSQL and S3
+        from server.storage.cluster.store import ClusterStore  # asyncpg and botocore: only when used
+
+        storage = ClusterStore(settings.database, settings.storage)
+    else:
+        storage = LocalStorage(settings.data_dir, fsync=settings.fsync)
     app[SETTINGS] = settings
     rate, hourly = settings.requests_per_second_per_client, settings.max_upload_bytes_per_hour_per_client
     app[CLIENT_LIMITS] = ClientLimits(

@@ -2,13 +2,14 @@
 once per interval instead of once per event.
 
 aiohttp itself closes a connection idle for its ``keepalive_timeout`` (``--idle-timeout-seconds``), which in
-aiohttp 3.14 also runs from the moment a connection opens until its first request's head is complete, so a
-client that connects and sends nothing, or a head a byte at a time, is cut off in bounded time. What it does
-not bound is the number of connections: each holds a file descriptor, and when they run out every accept
-fails and asyncio logs a traceback for each try. So ``listen`` serves through a protocol factory that answers
-a connection beyond ``--max-connections`` with a complete ``503`` (the seed's envelope, ``Retry-After``,
-``Connection: close``) without reading anything from it, and the loop's exception handler reports accept
-errors and refusals as one line per ``LOG_INTERVAL`` with a count.
+aiohttp 3.14 runs from the moment a connection opens (or its previous answer is sent), so a client that
+connects and sends nothing is cut off in bounded time; once a request head has begun, ``head_deadline.py``
+gives it ``--header-timeout-seconds`` to be complete, so a head sent a byte at a time is cut off too. What
+aiohttp does not bound is the number of connections: each holds a file descriptor, and when they run out
+every accept fails and asyncio logs a traceback for each try. So ``listen`` serves through a protocol factory
+that answers a connection beyond ``--max-connections`` with a complete ``503`` (the seed's envelope,
+``Retry-After``, ``Connection: close``) without reading anything from it, and the loop's exception handler
+reports accept errors and refusals as one line per ``LOG_INTERVAL`` with a count.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from server.errors import ApiError, E
+from server.head_deadline import HeadDeadline
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +131,15 @@ def install_exception_handler(loop: asyncio.AbstractEventLoop, throttled: Thrott
     loop.set_exception_handler(handle)
 
 
-async def listen(runner: web.AppRunner, host: str, port: int, max_connections: int) -> asyncio.Server:
-    """Serve ``runner``'s application on ``host:port`` with at most ``max_connections`` open at once."""
+async def listen(
+    runner: web.AppRunner,
+    host: str,
+    port: int,
+    max_connections: int,
+    header_timeout: float | None = None,
+) -> asyncio.Server:
+    """Serve ``runner``'s application on ``host:port`` with at most ``max_connections`` open at once, and at
+    most ``header_timeout`` seconds from a request head's first byte to its last (None: no such bound)."""
     server = runner.server
     assert server is not None, "runner.setup() first"
     loop = asyncio.get_running_loop()
@@ -143,6 +152,7 @@ async def listen(runner: web.AppRunner, host: str, port: int, max_connections: i
         if len(server.connections) >= cap:
             throttled.event("cap", f"refused connections over the cap of {cap} (503)")
             return _Refuse(answer)
-        return server()
+        handler = server()
+        return handler if header_timeout is None else HeadDeadline(handler, header_timeout)
 
     return await loop.create_server(protocol, host, port, reuse_address=True)

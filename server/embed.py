@@ -20,10 +20,13 @@ Headers, exactly what embedding needs (and the ``--cors-origins`` allow-list dec
   sources, the page's CSS and intake) are the page's, served by ``server.page``.
 
 The options are the element's attributes, passed in the query: ``id``, ``lang``, ``parallel``, ``accept``,
-``max-size``, ``multiple``, ``label-choose``, ``label-drop``. They are checked here once (``parse_options``),
-rendered into the document (static texts in the chosen language, the input's ``accept``/``multiple``) and
-handed to Python as JSON. The option's rules that the frame's Python applies again (``accept``, ``lang``) are
-the shared ``wire.accept`` and ``wire.languages``.
+``max-size``, ``multiple``, ``label-choose``, ``label-drop``, ``token``. They are checked here once
+(``parse_options``), rendered into the document (static texts in the chosen language, the input's
+``accept``/``multiple``) and handed to Python as JSON. ``token`` (``--auth-secret`` mode) is the upload token
+the host application minted, which the frame's engine sends as ``Authorization: Bearer``: ``/api/embed``
+checks it and never echoes it, and the document that carries it is ``no-store`` and sends no referrer. The
+option's rules that the frame's Python applies again (``accept``, ``lang``) are the shared ``wire.accept``
+and ``wire.languages``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from typing import Final
 from aiohttp import hdrs, web
 
 from server import envelope
+from server.access.middleware import check_embed_token
+from server.access.tokens import MAX_TOKEN_CHARS
 from server.errors import ApiError, E
 from server.keys import SETTINGS
 from server.page import FRONTEND, MIME_TYPES, REVALIDATE
@@ -59,6 +64,8 @@ _ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ORIGIN: Final = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _TRUE: Final = {"", "1", "true", "multiple", "yes", "on"}
 _FALSE: Final = {"0", "false", "no", "off"}
+# RFC 6750 section 2.1's b64token: what an Authorization: Bearer credential may hold.
+_TOKEN: Final = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
 
 @dataclass(frozen=True)
@@ -71,14 +78,16 @@ class EmbedOptions:
     multiple: bool = False
     label_choose: str | None = None
     label_drop: str | None = None
+    token: str | None = field(default=None, repr=False)  # --auth-secret: the upload token
 
     def effective_max_size(self, settings: Settings) -> int:
         """The smaller of the host's limit and the server's: larger files are refused before being read."""
         return min(self.max_size or settings.max_file_bytes, settings.max_file_bytes)
 
-    def for_python(self, settings: Settings) -> dict[str, object]:
-        """What the frame's Python reads (``#embed-options``), and what ``/api/embed`` reports."""
-        return {
+    def for_python(self, settings: Settings, *, with_token: bool = True) -> dict[str, object]:
+        """What the frame's Python reads (``#embed-options``), and (without the token) what ``/api/embed``
+        reports."""
+        options: dict[str, object] = {
             "id": self.id,
             "lang": self.lang,
             "parallel": self.parallel,
@@ -86,6 +95,9 @@ class EmbedOptions:
             "maxSize": self.effective_max_size(settings),
             "multiple": self.multiple,
         }
+        if with_token and self.token is not None:
+            options["token"] = self.token
+        return options
 
 
 def _bad(option: str, why: str, value: str) -> ApiError:
@@ -127,6 +139,10 @@ def parse_options(query: Mapping[str, str]) -> EmbedOptions:
     multiple = query.get("multiple")
     if multiple is not None and multiple.strip().lower() not in _TRUE | _FALSE:
         raise _bad("multiple", "must be present (true) or absent (false)", multiple)
+    token = query.get("token", "").strip() or None
+    if token is not None and (len(token) > MAX_TOKEN_CHARS or not _TOKEN.match(token)):
+        # Not quoted back: it may be a credential pasted in the wrong place.
+        raise ApiError(E.BAD_EMBED_OPTION, "token must be a token the application minted, as it gave it")
     return EmbedOptions(
         id=ident,
         lang=pick_lang(query.get("lang")),
@@ -136,6 +152,7 @@ def parse_options(query: Mapping[str, str]) -> EmbedOptions:
         multiple=multiple is not None and multiple.strip().lower() in _TRUE,
         label_choose=_label(query, "label-choose"),
         label_drop=_label(query, "label-drop"),
+        token=token,
     )
 
 
@@ -200,11 +217,12 @@ async def embed_js(request: web.Request) -> web.StreamResponse:
 async def embed_api(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     options = parse_options(_query(request))
+    check_embed_token(request, options.token)  # --auth-secret: a bad or expired token is told now
     response = envelope.ok(
         {
             "maxFileBytes": settings.max_file_bytes,
             "maxChunkBytes": settings.max_chunk_bytes,
-            "options": options.for_python(settings),
+            "options": options.for_python(settings, with_token=False),
         }
     )
     response.headers[hdrs.CACHE_CONTROL] = "no-store"
@@ -226,6 +244,11 @@ async def embed_document(request: web.Request) -> web.Response:
             f'<p role="alert">{escape(err.msg)}</p>'
         )
         return web.Response(status=err.status, text=body, content_type="text/html", headers=headers)
+    if options.token is not None:
+        # The token is in this document's URL and text: not kept in any cache (RFC 9111 section 5.2.2.5, "the
+        # cache MUST NOT store any part of either the immediate request or the response"), and not sent on as
+        # a Referer by the frame's own requests.
+        headers |= {hdrs.CACHE_CONTROL: "no-store", "Referrer-Policy": "no-referrer"}
     body = render_document(options, settings, EMBED_HTML.read_text(encoding="utf-8"))
     return web.Response(text=body, content_type="text/html", charset="utf-8", headers=headers)
 

@@ -16,9 +16,11 @@ import sqlite3
 from dataclasses import dataclass
 from enum import Enum
 
+from server.storage.cluster.errors import DependencyUnavailable
 from wire.errors import ErrorName
 
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DEPENDENCY_RETRY_AFTER = 2  # seconds, in a 503 for PostgreSQL or S3 out of reach: they restart in seconds
 _SQLITE_FULL = 13  # "Insertion failed because database is full" (the primary result code)
 
 
@@ -47,7 +49,9 @@ class E(Enum):
     BAD_NAME = ErrorKind(400, "name must be a plain file name")
     UNKNOWN_UPLOAD = ErrorKind(404, "no upload in progress for this fileId: send the handshake first")
     UNKNOWN_CHUNK = ErrorKind(409, "this chunkId is not in the file's chunk list")
-    CHUNK_LIST_CONFLICT = ErrorKind(409, "an upload of this file with another chunk list is in progress")
+    CHUNK_LIST_CONFLICT = ErrorKind(
+        409, "too many uploads of this file with other chunk lists are in progress"
+    )
     CHUNK_MISMATCH = ErrorKind(
         422, "the chunk's bytes do not match its chunkId; it was not stored, send it again"
     )
@@ -60,6 +64,10 @@ class E(Enum):
     TOO_MANY_UPLOADS = ErrorKind(429, "too many uploads are in progress; try again later")
     RATE_LIMITED = ErrorKind(429, "too many requests from this client; try again after Retry-After seconds")
     INSUFFICIENT_STORAGE = ErrorKind(507, "the server's disk is full; nothing was stored, try again later")
+    DEPENDENCY_UNAVAILABLE = ErrorKind(
+        503,
+        "a service the server stores with (PostgreSQL, S3) is unavailable; nothing was lost, try again soon",
+    )
     # tus 1.0 and the IETF resumable-upload draft (server/resumable/).
     TUS_VERSION = ErrorKind(412, "this server speaks tus 1.0.0 only (see Tus-Version)")
     BAD_UPLOAD_HEADER = ErrorKind(400, "an Upload-* header is missing or malformed")
@@ -84,6 +92,18 @@ class E(Enum):
     MISDIRECTED_HOST = ErrorKind(421, "this server does not answer for that host name")
     UNHEALTHY = ErrorKind(503, "the server cannot store uploads now")
     BAD_EMBED_OPTION = ErrorKind(400, "an option of the embedded uploader is not valid")
+    # --auth-secret mode (server/access/): tokens (RFC 6750, 401 and 403 with WWW-Authenticate: Bearer) and
+    # the proof of possession an instant upload needs.
+    TOKEN_REQUIRED = ErrorKind(
+        401, "this server requires a token (Authorization: Bearer, or ?token= on downloads)"
+    )
+    TOKEN_INVALID = ErrorKind(401, "the token is not valid: malformed, or not signed by this server's secret")
+    TOKEN_EXPIRED = ErrorKind(401, "the token has expired; ask the application for a new one")
+    TOKEN_FORBIDDEN = ErrorKind(403, "the token does not allow this request (another scope, file or size)")
+    PROOF_REQUIRED = ErrorKind(
+        428, "this file is already stored: send the handshake again with proof of the bytes in data"
+    )
+    PROOF_MISMATCH = ErrorKind(403, "the proof does not match the stored file's bytes")
     INTERNAL = ErrorKind(500, "internal server error")
 
     @property
@@ -134,7 +154,14 @@ class ApiError(Exception):
     @classmethod
     def from_server_condition(cls, exc: BaseException) -> ApiError | None:
         """The answer for an exception that is a condition of the server, not a bug: a full disk (``ENOSPC``,
-        ``EDQUOT``, SQLite's ``SQLITE_FULL``) is 507. None for anything else."""
+        ``EDQUOT``, SQLite's ``SQLITE_FULL``) is 507; PostgreSQL or S3 out of reach is 503 with
+        ``Retry-After``. None for anything else."""
+        if isinstance(exc, DependencyUnavailable):
+            return cls(
+                E.DEPENDENCY_UNAVAILABLE,
+                f"{exc}: nothing of this request was lost, send it again",
+                headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER)},
+            )
         if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
             reason = exc.strerror or "no space left on device"
         elif isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == _SQLITE_FULL:

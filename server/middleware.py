@@ -144,7 +144,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 "%s %s answered %d: %s", request.method, request.path, condition.status, condition.msg
             )
             count_error(request, condition)
-            return envelope.error(condition)
+            return envelope.error(
+                condition, condition.headers or None, request.get(envelope.PROBLEM_DETAILS, False)
+            )
         log.exception("unhandled error in %s %s", request.method, request.path)
         count_error(request, ApiError(E.INTERNAL))
         return envelope.error(ApiError(E.INTERNAL, "internal server error; it has been logged"))

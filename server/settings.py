@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 
@@ -69,7 +69,8 @@ class Settings:
     sweep_interval_seconds: float = 600.0
     fsync: Fsync = Fsync.FILES
     # Connections (nginx's defaults are the reference: keep-alive 75 s, client header and body 60 s).
-    idle_timeout_seconds: float = 75.0  # an idle keep-alive connection, or a request head still incomplete
+    idle_timeout_seconds: float = 75.0  # a connection on which no request has begun (after open or an answer)
+    header_timeout_seconds: float = 60.0  # from a request head's first byte to its last (head_deadline.py)
     body_timeout_seconds: float = 60.0  # a request body from which no byte arrived for this long
     max_connections: int = 4096  # open at once; more are answered 503 and closed before anything is read
     # New uploads and chunks are refused (507) when the data dir's disk would keep less than this free.
@@ -77,6 +78,18 @@ class Settings:
     verify_chunks: VerifyChunks = VerifyChunks.ARRIVAL
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line
+    # --auth-secret mode (server/access/): tokens on every upload API and download request, and proof of
+    # possession for instant uploads. Empty: the seed's open protocol. Never shown (repr, --help).
+    auth_secret: str = field(default="", repr=False)
+    # The cluster backend (server/storage/cluster/): metadata and locks in PostgreSQL, bytes in S3, shared by
+    # every instance given the same two URLs. Both empty: the embedded default (local disk + SQLite). The
+    # URLs may carry passwords: never shown.
+    database: str = field(default="", repr=False)  # postgresql://user:password@host:port/dbname
+    storage: str = field(default="", repr=False)  # s3://bucket?endpoint=...&region=...
+
+    @property
+    def clustered(self) -> bool:
+        return bool(self.database)
 
     @property
     def downloads_path(self) -> Path:
@@ -149,6 +162,34 @@ def _networks(text: str) -> tuple[str, ...]:
     return entries
 
 
+def _secret(text: str) -> str:
+    """RFC 7518 section 3.2 (HS256): "A key of the same size as the hash output (for instance, 256 bits for
+    "HS256") or larger MUST be used with this algorithm." Empty: no access control."""
+    if text and len(text.encode("utf-8")) < 32:
+        raise argparse.ArgumentTypeError("expected at least 32 bytes, e.g. from secrets.token_urlsafe(32)")
+    return text
+
+
+def _database(text: str) -> str:
+    # libpq's URI form: "postgresql://[userspec@][hostspec][/dbname][?paramspec]" (postgres:// also accepted)
+    if text and not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(
+            "expected a postgresql:// URL, e.g. postgresql://user@db.example/files"
+        )
+    return text
+
+
+def _storage(text: str) -> str:
+    if text:
+        from server.storage.cluster.objects import parse_s3_url  # only a cluster needs botocore
+
+        try:
+            parse_s3_url(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -199,7 +240,11 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "sweep-interval-seconds": (_positive_float, "how often expired uploads are swept"),
     "idle-timeout-seconds": (
         _positive_float,
-        "close a keep-alive connection idle this long, or one whose request head has not arrived in this time",
+        "close a connection on which no request has begun this long after it opened or after its last answer",
+    ),
+    "header-timeout-seconds": (
+        _positive_float,
+        "close a connection whose request head, once begun, is not complete within this time (no answer)",
     ),
     "body-timeout-seconds": (
         _positive_float,
@@ -220,7 +265,26 @@ _FLAGS: dict[str, tuple[object, str]] = {
     ),
     "log-level": (str, "logging level (DEBUG, INFO, WARNING, ...)"),
     "log-format": (_log_format, "text (one line per event) or json (one JSON object per line)"),
+    "auth-secret": (
+        _secret,
+        (
+            "require signed, expiring tokens (python -m server.access mint) on uploads and downloads, and "
+            "proof of possession for instant uploads; at least 32 bytes; empty: the open protocol"
+        ),
+    ),
+    "database": (
+        _database,
+        "PostgreSQL URL for the cluster backend's metadata and locks (with --storage; default: local SQLite)",
+    ),
+    "storage": (
+        _storage,
+        (
+            "s3://<bucket>?endpoint=<url>&region=..&access_key=..&secret_key=.. for the cluster backend's "
+            "bytes (with --database; default: the data dir's disk)"
+        ),
+    ),
 }
+_HIDDEN = frozenset({"auth-secret", "database", "storage"})  # flags whose value --help must not print
 
 
 def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -243,9 +307,13 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
             except (ValueError, argparse.ArgumentTypeError) as exc:
                 parser.error(f"{env_name}: {exc}")
         shown = ",".join(default) if isinstance(default, tuple) else getattr(default, "value", default)
+        if flag in _HIDDEN:
+            shown = "(set)" if default else "(none)"
         parser.add_argument(
             f"--{flag}", type=kind, default=default, help=f"{help_text} [{env_name}; default: {shown}]"
         )
     args = parser.parse_args(argv)
+    if bool(args.database) != bool(args.storage):
+        parser.error("--database and --storage go together: the cluster backend needs both (or neither)")
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in vars(args).items() if k in known})

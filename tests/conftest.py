@@ -10,14 +10,51 @@ import pytest
 
 from tests.support.server_process import ServerProcess
 
+# The real PostgreSQL (`postgres`, `pg_dsn`) and S3 (`seaweedfs`) servers, started on first use.
+pytest_plugins = ["tests.support.postgres", "tests.support.seaweedfs"]
+
+
+BACKENDS = ("local", pytest.param("cluster", marks=pytest.mark.cluster))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module with ``ON_EVERY_BACKEND = True`` runs each of its server tests against the local default and,
+    marked ``cluster``, against PostgreSQL + S3 (a test about the local disk's layout skips the cluster with
+    ``local_only``)."""
+    if getattr(metafunc.module, "ON_EVERY_BACKEND", False) and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
 
 @pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend the test's servers use: "local" (the embedded default) or "cluster"."""
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture
+def backend_flags(request: pytest.FixtureRequest, backend: str) -> tuple[str, ...]:
+    """The flags that put a server on ``backend``: for the cluster, a fresh database and bucket of the
+    session's PostgreSQL and SeaweedFS."""
+    if backend == "local":
+        return ()
+    s3 = request.getfixturevalue("seaweedfs")
+    return ("--database", request.getfixturevalue("pg_dsn"), "--storage", s3.url(s3.new_bucket()))
+
+
+@pytest.fixture
+def local_only(backend: str) -> None:
+    """For a test about the local backend's files on disk: skipped on the cluster backend."""
+    if backend != "local":
+        pytest.skip("about the local backend's data dir")
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, backend_flags: tuple[str, ...]) -> Iterator[Callable[..., ServerProcess]]:
     """Start real servers with extra flags; each gets its own data dir unless one is given."""
     started: list[ServerProcess] = []
 
     def make(*flags: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> ServerProcess:
-        server = ServerProcess(data_dir or tmp_path / f"data{len(started)}", *flags, env=env)
+        server = ServerProcess(data_dir or tmp_path / f"data{len(started)}", *backend_flags, *flags, env=env)
         server.start()
         started.append(server)
         return server

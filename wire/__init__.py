@@ -14,6 +14,8 @@ sources' zip (``server/page.py``) unpacks it as ``wire/`` into the working direc
 - ``accept.py``     the embedded uploader's ``accept`` option: extensions and MIME types (HTML's grammar)
 - ``languages.py``  the embedded uploader's ``lang`` option and the words its document shows before Python
                     has started (the server renders them)
+- ``possession.py`` ``--auth-secret`` mode's proof of possession: the challenge a handshake for a stored file
+                    gets, and the proof the client answers with
 
 The server's messages are built here where a rule is broken (``WireError``'s text is the message a client
 reads); the server's catalogue (``server/errors.py``) adds the HTTP status to each ``ErrorName``.

@@ -65,6 +65,7 @@ RENDER_INTERVAL = 0.1  # seconds: at most ten repaints a second per row; state c
 # 15 s at most, and the "online" event cuts the current wait short.
 PAGE_RETRY = RetryPolicy(base=1.0, cap=15.0, max_attempts=None)
 MAX_PARALLEL = 16
+MAX_STALL = 3600  # seconds: the most ``?stall=`` may ask for
 
 
 class Throttle:
@@ -118,6 +119,8 @@ class AppOptions:
     origin: str | None = None  # the page's origin; None: the window's location says
     downloads: DownloadConfig | None = None  # downloads into the page (OPFS, a worker); None: none
     translate_page: bool = False  # write the page's own words in ``texts``' language
+    stall_timeout: float | None = UploadConfig.stall_timeout  # seconds without progress (``?stall=``)
+    token: str | None = field(default=None, repr=False)  # --auth-secret: UploadConfig.token
 
 
 class Upload:
@@ -148,6 +151,16 @@ def parallel_from_query(query: str, default: int = UploadConfig.parallel) -> int
     return default
 
 
+def stall_from_query(query: str, default: float | None = UploadConfig.stall_timeout) -> float | None:
+    """``?stall=N`` in the page's URL sets the seconds without progress before a request is given up and
+    retried (1..3600; the engine's default otherwise: ``engine/retry.py`` says why)."""
+    for pair in query.lstrip("?").split("&"):
+        name, _, value = pair.partition("=")
+        if name == "stall" and value.isdigit():
+            return float(max(1, min(MAX_STALL, int(value))))
+    return default
+
+
 class UploaderApp:
     """``js_intake``: what the intake's messages arrive at (its ``onmessage`` is set here);
     ``js_intake_target``: what ``rtIntake.ready(target)`` tells the intake to post to (None: its default, the
@@ -173,7 +186,12 @@ class UploaderApp:
         # A worker's own location is a blob: URL: the page's origin (``main.py`` knows it already).
         self.origin = self.options.origin or str(js_window.location.origin)
         parallel = max(1, min(MAX_PARALLEL, self.options.parallel))
-        self.config = UploadConfig(parallel=parallel, retry=PAGE_RETRY)
+        self.config = UploadConfig(
+            parallel=parallel,
+            retry=PAGE_RETRY,
+            token=self.options.token,
+            stall_timeout=self.options.stall_timeout,
+        )
         self.transport = FetchTransport()
         self.uploads: dict[str, Upload] = {}
         self._live: set[str] = set()  # keys whose rows are on the page (snapshots of others are dropped)

@@ -32,6 +32,7 @@ try:
         max_size=_raw.get("maxSize"),
         multiple=bool(_raw.get("multiple")),
         in_worker=False,
+        token=_raw.get("token"),
     )
     _channel = js.MessageChannel.new()
     UploaderApp(

@@ -8,13 +8,15 @@ once); ``xworker`` is this worker's end of the link to the page: messages the pa
 
 The page speaks the browser's language (the worker's own ``navigator.language``: English or Chinese), and
 downloads files into the page (``downloads.py``; ``?dsegment=<MiB>&dparallel=<n>`` tune its segments).
+``?parallel=<n>`` sets the chunks in flight per file, ``?stall=<seconds>`` the time without progress after
+which a request is given up and retried.
 """
 
 import js  # type: ignore[import-not-found]
 from polyscript import xworker  # type: ignore[import-not-found]
 from pyscript import document, window  # type: ignore[import-not-found]
 
-from frontend.browser.app import PAGE_RETRY, AppOptions, UploaderApp, parallel_from_query
+from frontend.browser.app import PAGE_RETRY, AppOptions, UploaderApp, parallel_from_query, stall_from_query
 from frontend.browser.downloads import config_from_query
 from frontend.browser.i18n import EN, texts_for
 
@@ -27,6 +29,7 @@ try:
     texts = texts_for(str(js.navigator.language))  # the worker's own navigator: no trip to the page
     options = AppOptions(
         parallel=parallel_from_query(query),
+        stall_timeout=stall_from_query(query),
         texts=texts,
         in_worker=True,
         origin=f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].split('#', 1)[0]}",

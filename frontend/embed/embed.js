@@ -20,7 +20,7 @@
 
   const script = document.currentScript;
   const DEFAULT_SERVER = script && script.src ? new URL(script.src).origin : location.origin;
-  const OPTIONS = ["lang", "parallel", "accept", "max-size", "multiple", "label-choose", "label-drop"];
+  const OPTIONS = ["lang", "parallel", "accept", "max-size", "multiple", "label-choose", "label-drop", "token"];
   const THEME = ["accent", "accent-text", "bg", "text", "muted", "line", "ok", "warn", "bad", "radius", "font",
     "font-size"];
   const EVENTS = new Set(["upload-added", "upload-progress", "upload-paused", "upload-resumed", "upload-done",

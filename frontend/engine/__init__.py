@@ -26,6 +26,8 @@ Layout (one concept per module):
 - ``needed.py``    what the server still needs: an ordered set that only shrinks, and what is in flight
 - ``rounds.py``    one round of chunk requests: ``parallel`` lanes until done, paused, or an error
 - ``uploader.py``  ``UploadController``: hash -> handshake -> rounds of chunks -> finished; pause/continue
+- ``proof.py``     ``--auth-secret`` mode: the token on every request (``UploadConfig.token``), and the proof
+                   of possession a handshake for a file already stored asks for (``wire.possession``)
 
 Downloads into the page (the same style: pure, a thin browser side behind ports):
 
@@ -79,8 +81,9 @@ Observing: ``ctl.snapshot`` is the latest ``UploadSnapshot``; listeners get each
 Transport rules: return every HTTP answer as ``HttpResponse(status, parsed_json_or_None)`` (4xx/5xx are data);
 raise ``TransportError`` only when no answer came. Build FormData in ``FormBody.parts`` order (the ids, then
 the file part) and let fetch set the multipart Content-Type; a chunk's file part is a ``FileRange``: append
-``file.slice(start, end)`` (or read it: ``await body.resolved()``). Honour ``req.timeout``. ``base_url`` must
-be absolute (a PyScript worker's location is a ``blob:`` URL).
+``file.slice(start, end)`` (or read it: ``await body.resolved()``). Honour ``req.timeout`` and
+``req.stall_timeout`` (no progress for that long: raise ``TransportError``). ``base_url`` must be absolute
+(a PyScript worker's location is a ``blob:`` URL).
 
 Several files = several controllers sharing one transport. To skip hashing after a reload, keep
 ``ctl.plan.to_dict()`` (e.g. in localStorage, keyed by name/size/last_modified) and pass

@@ -5,9 +5,10 @@ The browser package implements (the only code that imports ``js``/``pyodide``):
 - ``Transport`` - one method, ``request(HttpRequest) -> HttpResponse`` (httpx-style). It moves bytes and
   nothing else: it returns every HTTP answer, whatever its status (4xx/5xx are data), and raises
   ``TransportError`` only when no answer arrived (fetch rejected: offline, reset, CORS, timeout, abort, or
-  the file's bytes could not be read while sending). Retries, backoff and the meaning of statuses belong to
-  the engine. A chunk's ``FilePart`` usually holds a ``FileRange`` (bytes of the file not read yet): a
-  browser transport sends ``file.slice(start, end)`` itself; others read it (``await FormBody.resolved()``).
+  the file's bytes could not be read while sending, or the request stalled: ``HttpRequest.stall_timeout``).
+  Retries, backoff and the meaning of statuses belong to the engine. A chunk's ``FilePart`` usually holds a
+  ``FileRange`` (bytes of the file not read yet): a browser transport sends ``file.slice(start, end)``
+  itself; others read it (``await FormBody.resolved()``).
 - ``FileSource`` - the chosen file: ``name``, ``size``, ``last_modified`` and ``read(start, end)``.
   Optionally ``blocks(block_size)`` (see ``StreamingFileSource``) for faster hashing from ``blob.stream()``.
 
@@ -148,6 +149,11 @@ class HttpRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: JsonBody | FormBody | None = None
     timeout: float | None = None  # seconds for the whole exchange; on expiry raise TransportError
+    # Seconds without progress, on expiry raise TransportError (a stall is retried like a network error):
+    # progress is the body's bytes being taken by the network, then the answer's head arriving. The clock
+    # starts with the first bytes taken (not while the request waits for a connection) and stops at the
+    # head; so it also bounds the wait for the head once the whole body is sent. None: no such bound.
+    stall_timeout: float | None = None
 
 
 @dataclass(frozen=True)

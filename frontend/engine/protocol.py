@@ -25,7 +25,12 @@ FILES_PATH = "/upload/"
 
 
 def handshake_request(
-    base_url: str, plan: ChunkPlan, *, name: str | None = None, timeout: float | None = None
+    base_url: str,
+    plan: ChunkPlan,
+    *,
+    name: str | None = None,
+    timeout: float | None = None,
+    stall_timeout: float | None = None,
 ) -> HttpRequest:
     body: dict[str, Any] = {"fileId": plan.file_id, "ext": plan.ext, "chunkIds": plan.chunk_ids}
     if name is not None:
@@ -37,17 +42,24 @@ def handshake_request(
         {"content-type": "application/json"},
         JsonBody(body),
         timeout,
+        stall_timeout,
     )
 
 
 def chunk_request(
-    base_url: str, file_id: str, chunk_id: str, data: bytes | FileRange, *, timeout: float | None = None
+    base_url: str,
+    file_id: str,
+    chunk_id: str,
+    data: bytes | FileRange,
+    *,
+    timeout: float | None = None,
+    stall_timeout: float | None = None,
 ) -> HttpRequest:
     """One chunk: its bytes, or (usually) the ``FileRange`` the transport reads or slices as it sends."""
     # The seed appends 'file', 'chunkId', 'fileId'; the ids go first here (the server reads parts in order:
     # knowing the upload and the chunk before the bytes, it can write an in-order chunk straight to the file).
     form = FormBody((FormField("chunkId", chunk_id), FormField("fileId", file_id), FilePart("file", data)))
-    return HttpRequest("POST", _join(base_url, UPLOAD_PATH), {}, form, timeout)
+    return HttpRequest("POST", _join(base_url, UPLOAD_PATH), {}, form, timeout, stall_timeout)
 
 
 # RFC 3986 section 2.3: "unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"" (and "/" stays a separator).

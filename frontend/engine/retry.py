@@ -26,6 +26,24 @@ average) then FAILED with ``RETRIES_EXHAUSTED``; the user can retry (``start()``
 The engine cannot see the browser's online state, so it does not retry forever by default; the page may
 pass ``max_attempts=None`` (retry forever) and call ``controller.retry_now()`` on the window's ``online``
 event to skip the remaining wait.
+
+Stalls (``STALL_TIMEOUT``, ``UploadConfig.stall_timeout``, passed in each ``HttpRequest.stall_timeout``): a
+connection can stop moving without failing (a NAT that forgot it, a proxy that stopped reading, a Wi-Fi
+switch), and then no error comes for minutes. The transport gives up a request that makes no progress for
+that long: no bytes of its body taken by the network, then no answer's head once the whole body is taken;
+the clock starts with the first bytes taken, so a request waiting for one of the browser's six connections
+to the server does not count as stalled. It raises ``TransportError``: retried like any other.
+
+Chosen: 60 s without progress, not a bound on the whole request. A whole-request bound must exceed the
+slowest live request (a 1 MiB chunk on a 256 kbit/s uplink takes about 33 s, about 100 s when three lanes
+share it), so it lets a dead request hang at least that long; a live request shows progress each time the
+network takes more of its bytes (events at most every 50 ms), however long it takes in all. What the
+browser cannot see is the operating system's send buffer draining: it takes a body's last bytes at once,
+and the rest looks like a wait for the answer (over loopback Chromium saw all of a 2 MiB body taken within
+0.12 s, by a server that read it in 8.4 s). On a slow link that buffer holds seconds of sending (it grows
+with the connection's window): 60 s leaves room for three lanes' buffers to drain at 256 kbit/s, plus the
+server's answer. Uppy's 30 s did not always (users saw "upload stalled" at 100 %: transloadit/uppy#2929,
+where 60 s helped). 60 s is also the server's ``--body-timeout-seconds`` and the downloads' ``stall_timeout``.
 """
 
 from __future__ import annotations
@@ -39,6 +57,7 @@ from wire.errors import ErrorName
 from .errors import EngineError, Err, ServerError, TransportError
 
 RETRY_STATUSES = frozenset({408, 429})  # "try again later" answers below 500
+STALL_TIMEOUT = 60.0  # seconds without progress before a request is given up (see the module docstring)
 
 
 class Action(Enum):

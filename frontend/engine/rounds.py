@@ -54,6 +54,7 @@ class ChunkSender:
     transport: Transport
     base_url: str
     timeout: float | None = None
+    stall_timeout: float | None = None  # seconds without progress before the transport gives a request up
     verify: bool = False  # read and check each chunk before sending it (sources that are not snapshots)
 
     async def send(self, plan: ChunkPlan, chunk: Chunk) -> list[str]:
@@ -63,7 +64,14 @@ class ChunkSender:
             data = await checked_chunk(self.source, chunk)
         else:
             data = FileRange(self.source, chunk.start, chunk.end)
-        req = protocol.chunk_request(self.base_url, plan.file_id, chunk.id, data, timeout=self.timeout)
+        req = protocol.chunk_request(
+            self.base_url,
+            plan.file_id,
+            chunk.id,
+            data,
+            timeout=self.timeout,
+            stall_timeout=self.stall_timeout,
+        )
         try:
             resp = await self.transport.request(req)
             return protocol.needed_ids(protocol.envelope_data(resp), plan)

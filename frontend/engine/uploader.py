@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
 
-from . import protocol
+from . import proof, protocol
 from .checking import check_damaged
 from .chunking import CHUNK_SIZE, Chunk, ChunkPlan
 from .errors import EngineError, Err, IllegalTransition, ServerError, internal
@@ -45,7 +45,7 @@ from .hashing import hash_file, upload_name
 from .needed import NeededChunks
 from .ports import Clock, FileSource, Listener, Transport, UploadSnapshot
 from .progress import RateMeter, byte_percent, chunk_percent, eta
-from .retry import Action, ResendBudget, RetryPolicy, classify
+from .retry import STALL_TIMEOUT, Action, ResendBudget, RetryPolicy, classify
 from .rounds import ChunkRound, ChunkSender, RoundEnd
 from .state import ACTIVE, DRAINING, RESTING, ControlState, StateMachine, UploadState, can_go
 
@@ -63,17 +63,21 @@ class UploadConfig:
     max_chunk_resends: int = 3  # per chunk after 422 CHUNK_MISMATCH; rounds of 422 CHUNKS_DAMAGED per upload
     max_rehandshakes: int = 3  # in a row without progress, after 404 UNKNOWN_UPLOAD / an empty needed set
     request_timeout: float | None = 120.0  # passed to the transport in each HttpRequest
+    stall_timeout: float | None = STALL_TIMEOUT  # seconds without progress, likewise (retry.py: why 60 s)
     verify_chunks: bool = False  # read and re-hash each chunk before sending it (sources that are not
     # snapshots); by default the transport slices the file itself and a chunk is checked only when it fails
     speed_window: float = 5.0  # seconds of history for the speed
     hash_block_size: int | None = None  # bytes per read while hashing; None = chunk_size
     send_name: bool = True  # send the file's name in the handshake (for downloads' Content-Disposition)
+    token: str | None = field(default=None, repr=False)  # --auth-secret: sent on every request (proof.py)
 
     def __post_init__(self) -> None:
         if self.parallel < 1:
             raise ValueError(f"parallel must be at least 1, got {self.parallel}")
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
+        if self.stall_timeout is not None and not self.stall_timeout > 0:
+            raise ValueError(f"stall_timeout must be positive (or None), got {self.stall_timeout}")
 
 
 class _Outcome(Enum):
@@ -98,9 +102,9 @@ class UploadController:
         """``base_url``: the API's absolute origin, e.g. ``"http://127.0.0.1:8000"``. ``plan``: a chunk plan
         computed before for this very file (``ChunkPlan.from_dict`` of a cached ``to_dict``): no hashing."""
         self.source = source
-        self.transport = transport
-        self.base_url = base_url.rstrip("/")
         self.config = config or UploadConfig()
+        self.transport = transport = proof.authorized(transport, self.config.token)
+        self.base_url = base_url.rstrip("/")
         self.clock = clock or Clock()
         self._listeners: list[Listener] = [listener] if listener is not None else []
         self._sm = StateMachine()
@@ -112,6 +116,7 @@ class UploadController:
             transport,
             self.base_url,
             timeout=self.config.request_timeout,
+            stall_timeout=self.config.stall_timeout,
             verify=self.config.verify_chunks,
         )
         self._task: asyncio.Task[None] | None = None  # the run (going exactly in the ACTIVE states)
@@ -375,13 +380,22 @@ class UploadController:
     async def _handshake(self) -> str | list[str]:
         plan = self._plan_or_fail()
         req = protocol.handshake_request(
-            self.base_url, plan, name=self._name(), timeout=self.config.request_timeout
+            self.base_url,
+            plan,
+            name=self._name(),
+            timeout=self.config.request_timeout,
+            stall_timeout=self.config.stall_timeout,
         )
         while True:
             try:
                 resp = await self.transport.request(req)
                 return protocol.handshake_result(protocol.envelope_data(resp), plan)
             except ServerError as exc:
+                # --auth-secret: a stored file's URL is answered only to proof of its bytes (proof.py).
+                proved = await proof.answer_challenge(req, self.source, exc)
+                if proved is not None:
+                    req = proved
+                    continue
                 # A handshake assembles a file whose chunks are all stored: it may find damaged ones too.
                 if classify(exc) is not Action.RESEND_DAMAGED:
                     raise

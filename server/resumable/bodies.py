@@ -38,8 +38,23 @@ class RequestBody:
                 return
             except (ConnectionError, asyncio.IncompleteReadError, HttpProcessingError):
                 self.cut = True
+                rest = _still_buffered(self._request.content)
+                if rest:
+                    yield rest
                 return
             yield piece
+
+
+def _still_buffered(stream: object) -> bytes:
+    """What arrived before the connection was lost but was not read yet. aiohttp's ``StreamReader.readany``
+    raises the loss before it returns its buffer (aiohttp 3.14), so a request whose reading starts late (the
+    cluster backend asks PostgreSQL first) would lose bytes the server did receive: they are taken from the
+    buffer directly. Nothing when the reader is not aiohttp's (or changed)."""
+    read = getattr(stream, "_read_nowait", None)
+    if read is None or not getattr(stream, "_buffer", None):
+        return b""
+    data = read(-1)
+    return data if isinstance(data, bytes) else b""
 
 
 def upload_url(request: web.Request, key: str) -> str:

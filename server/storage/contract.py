@@ -18,6 +18,9 @@ checked them) or discards them. Optional abilities are separate small protocols 
   and forget only those (else the service discards the upload).
 - ``LocalFiles``: a published file's local path, so downloads use sendfile.
 - ``FreeSpace``: bytes still free, so a full disk is refused before anything is written.
+- ``Sweeps``: housekeeping of its own, run with the service's expiry sweep (what a killed process left).
+- ``SharedLocks``: locks every process sharing the store sees (several server instances on one database);
+  the service then takes its per-file locks and its claims on an upload's end there, not only in memory.
 
 The embedded default is ``server.storage.local.LocalStorage``; ``tests/support/memory_store.py`` implements
 the core alone, and the service's tests run over it.
@@ -26,6 +29,7 @@ the core alone, and the service's tests run over it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -245,3 +249,23 @@ class FreeSpace(Protocol):
     """A store that can tell how much room is left where uploads are written."""
 
     async def free_bytes(self) -> int: ...
+
+
+@runtime_checkable
+class SharedLocks(Protocol):
+    """Locks held across every process that shares the store, released when their holder dies."""
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[object]:
+        """Wait for ``key``'s lock and hold it for the ``async with`` body."""
+        ...
+
+    def try_hold(self, key: str) -> AbstractAsyncContextManager[object | None]:
+        """``key``'s lock for the ``async with`` body if nobody holds it now; else the body gets None."""
+        ...
+
+
+@runtime_checkable
+class Sweeps(Protocol):
+    """A store that cleans up after itself periodically (e.g. multipart uploads a killed process left)."""
+
+    async def sweep(self) -> None: ...

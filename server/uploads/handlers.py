@@ -16,6 +16,7 @@ from urllib.parse import quote
 from aiohttp import hdrs, web
 
 from server import envelope
+from server.access.middleware import check_chunk, check_handshake, check_possession
 from server.errors import ApiError, E
 from server.keys import SETTINGS, UPLOADS
 from server.metrics import count_upload
@@ -24,6 +25,7 @@ from server.storage.contract import StoredFile
 from server.uploads.chunk_form import ChunkForm
 from server.uploads.form import boundary_of
 from server.uploads.protocol import parse_handshake
+from wire.possession import PROOF_FIELD
 
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the chunk's bytes
 
@@ -57,13 +59,15 @@ async def _read_json(request: web.Request) -> Any:
 @routes.post("/api/upload/handshake")
 async def handshake(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
+    body = await _read_json(request)
     hs = parse_handshake(
-        await _read_json(request),
-        max_chunks=settings.max_chunks_per_file,
-        max_file_bytes=settings.max_file_bytes,
+        body, max_chunks=settings.max_chunks_per_file, max_file_bytes=settings.max_file_bytes
     )
+    check_handshake(request, hs)  # --auth-secret: the token allows this file and size (else nothing)
     result = await request.app[UPLOADS].handshake(hs, client=request[CLIENT])
     if isinstance(result, StoredFile):
+        # --auth-secret: knowing the MD5 is not enough, the client proves it has the bytes (else nothing).
+        await check_possession(request, hs, result, body.get(PROOF_FIELD))
         return envelope.ok(file_url(request, hs.file_id, hs.ext, hs.name))
     return envelope.ok(result)
 
@@ -104,6 +108,7 @@ async def upload_chunk(request: web.Request) -> web.Response:
     )
     try:
         file_id, chunk, body = await form.open()
+        check_chunk(request, file_id)
         needed = await uploads.receive_chunk(file_id, chunk, body)
         await form.finish()  # what the service did not read (a late copy of a chunk of a published file)
     finally:

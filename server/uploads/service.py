@@ -1,7 +1,8 @@
 """The upload service: the seed's chunked-upload protocol over any ``Store``, safe under concurrency.
 
 Every decision is taken here and the store only does I/O. Each state change of one file (creating its
-upload, keeping a chunk, assembling, expiring) happens under that file's lock (``KeyedLocks``), so:
+upload, keeping a chunk, assembling, expiring) happens under that file's lock (``coordination``: in memory,
+or shared by every instance of a cluster when the store has ``SharedLocks``), so:
 
 - each chunk is checked against its id as it arrives (``--verify-chunks arrival``, the default): bytes whose
   MD5 is not the one the chunkId names are refused at once (``422 CHUNK_MISMATCH``, ``data`` the ids still
@@ -34,7 +35,6 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -48,11 +48,22 @@ from server.storage.contract import (
     FreeSpace,
     LocalFiles,
     RepairsDamage,
+    SharedLocks,
     StagedChunk,
     Store,
     StoredFile,
+    Sweeps,
     Upload,
     key_file_id,
+)
+from server.uploads.coordination import (
+    Claim,
+    Ends,
+    KeyedLocks,
+    Locks,
+    SharedKeyedLocks,
+    SharedTailGate,
+    TailGate,
 )
 from server.uploads.protocol import ChunkId, Handshake
 
@@ -76,62 +87,6 @@ class Published:
     file: StoredFile
     path: Path | None
     read: Callable[[int, int], AsyncIterator[bytes]]
-
-
-class KeyedLocks:
-    """One ``asyncio.Lock`` per key, forgotten when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
-class TailGate:
-    """Who writes at the end of each file's assembled part: one chunk straight from the network, or the
-    service's own assembly steps (``advance``, ``assemble``, repair), never two at once."""
-
-    def __init__(self) -> None:
-        self._owners: dict[str, asyncio.Event] = {}
-        self._assembling: set[str] = set()  # held by the service's own background assembly
-
-    def try_claim(self, file_id: str, *, assembly: bool = False) -> asyncio.Event | None:
-        """A token for the end of ``file_id``, or None when someone holds it."""
-        if file_id in self._owners:
-            return None
-        token = self._owners[file_id] = asyncio.Event()
-        if assembly:
-            self._assembling.add(file_id)
-        return token
-
-    def held(self, key: str) -> bool:
-        return key in self._owners
-
-    def held_by_assembly(self, file_id: str) -> bool:
-        """Whether the service's background assembly holds the end (not a request): worth waiting for."""
-        return file_id in self._assembling
-
-    def release(self, file_id: str, token: asyncio.Event) -> None:
-        if self._owners.get(file_id) is token:
-            del self._owners[file_id]
-            self._assembling.discard(file_id)
-        token.set()
-
-    async def wait_free(self, file_id: str) -> None:
-        while (token := self._owners.get(file_id)) is not None:
-            await token.wait()
 
 
 MAX_CHUNK_LISTS = 16
@@ -166,8 +121,12 @@ class UploadService:
         self.store = store
         self.settings = settings
         self.clock = clock
-        self.locks = KeyedLocks()
-        self.tails = TailGate()
+        self.locks: Locks
+        self.tails: Ends
+        if isinstance(store, SharedLocks):  # several processes share the store: so do the locks
+            self.locks, self.tails = SharedKeyedLocks(store), SharedTailGate(store)
+        else:
+            self.locks, self.tails = KeyedLocks(), TailGate()
         self._in_place = store if isinstance(store, AssemblesInPlace) else None
         self._advancing: dict[str, asyncio.Task[None]] = {}
         self._advance_again: set[str] = set()
@@ -296,7 +255,7 @@ class UploadService:
         if upload is None:
             return []
         await self.check_space(0)
-        token = self._claim_tail(upload, chunk.index)
+        token = await self._claim_tail(upload, chunk.index)
         try:
             staged = await self._write(upload, chunk, body, in_place=token is not None)
             try:
@@ -309,7 +268,7 @@ class UploadService:
                 needed = await self._keep(upload, chunk, staged)
         finally:
             if token is not None:
-                self.tails.release(upload.key, token)
+                await self.tails.release(upload.key, token)
         if needed is None:
             return []  # the file is published
         if needed:
@@ -318,12 +277,12 @@ class UploadService:
         finished = await self._assemble_when_free(upload.key)
         return [] if isinstance(finished, StoredFile) else finished
 
-    def _claim_tail(self, upload: Upload, index: int) -> asyncio.Event | None:
+    async def _claim_tail(self, upload: Upload, index: int) -> Claim | None:
         """Whether this chunk goes straight to the end of its file's assembled part: it is the next one there,
         not kept yet, and nobody writes there now (then the returned token says so until it is released)."""
         if self._in_place is None or index in upload.stored or self._in_place.tail(upload) != index:
             return None
-        return self.tails.try_claim(upload.key)
+        return await self.tails.try_claim(upload.key)
 
     async def _write(self, upload: Upload, chunk: ChunkId, body: ChunkBody, in_place: bool) -> StagedChunk:
         if in_place:
@@ -438,12 +397,12 @@ class UploadService:
                 self._advance_again.discard(key)
                 async with self.locks.hold(key_file_id(key)):
                     upload = await self.store.get_upload(key)
-                    token = self.tails.try_claim(key, assembly=True) if upload is not None else None
+                    token = await self.tails.try_claim(key, assembly=True) if upload is not None else None
                     if upload is not None and token is not None:  # else the chunk written there asks again
                         try:
                             await self._in_place.advance(upload)
                         finally:
-                            self.tails.release(key, token)
+                            await self.tails.release(key, token)
                 if key not in self._advance_again:
                     return
         except Exception as exc:  # the final assembly does the work again and reports any error to the client
@@ -462,7 +421,7 @@ class UploadService:
         while True:
             await self.tails.wait_free(key)
             async with self.locks.hold(file_id):
-                token = self.tails.try_claim(key)
+                token = await self.tails.try_claim(key)
                 if token is None:
                     continue  # a chunk started writing there meanwhile: wait for it
                 try:
@@ -476,7 +435,7 @@ class UploadService:
                         return published
                     return self._needed(upload) or await self._assemble(upload)
                 finally:
-                    self.tails.release(key, token)
+                    await self.tails.release(key, token)
 
     async def _assemble(self, upload: Upload) -> StoredFile:
         """Called under the file's lock with every chunk kept: verify the whole file, then publish it."""
@@ -548,4 +507,6 @@ class UploadService:
                     expired.append(key)
         if expired:
             log.info("expired %d abandoned upload(s)", len(expired))
+        if isinstance(self.store, Sweeps):
+            await self.store.sweep()
         return expired

@@ -24,7 +24,6 @@ and background assembly this shares, so both protocols work on the same storage)
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -36,6 +35,7 @@ from server.errors import ApiError, E
 from server.offloop_md5 import OffLoopMD5
 from server.resumable.tus_headers import Checksum
 from server.storage.contract import AssemblesInPlace, Buffer, StagedChunk, Upload
+from server.uploads.coordination import Claim
 from wire import names
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ class StreamUploads:
         tokens = {}
         try:
             for key in [final.key, *dict.fromkeys(keys)]:  # each end held once, so nothing appends meanwhile
-                token = self._uploads.tails.try_claim(key)
+                token = await self._uploads.tails.try_claim(key)
                 if token is None:
                     raise ApiError(
                         E.UPLOAD_LOCKED, f"upload {key} is being appended to; try again once it ended"
@@ -177,7 +177,7 @@ class StreamUploads:
                 return await self._finish(final)
         finally:
             for key, token in tokens.items():
-                self._uploads.tails.release(key, token)
+                await self._uploads.tails.release(key, token)
 
     async def append(
         self,
@@ -234,7 +234,7 @@ class StreamUploads:
                 async with self._uploads.locks.hold(key):
                     upload = await self._finish(upload)
         finally:
-            self._uploads.tails.release(key, token)
+            await self._uploads.tails.release(key, token)
         if upload.published is None and upload.chunk_count and not self._in_place_ready(upload):
             self._uploads.advance_later(key)  # after a restart: fold the chunks kept meanwhile into the file
         return upload
@@ -280,14 +280,14 @@ class StreamUploads:
 
     # -- the steps --------------------------------------------------------------------------------------------
 
-    async def _claim(self, key: str) -> asyncio.Event:
+    async def _claim(self, key: str) -> Claim:
         """The upload's end for this append: after the server's own background assembly if that holds it (it
         folds chunks kept after a restart into the file), refused if another request holds it."""
         tails = self._uploads.tails
-        token = tails.try_claim(key)
+        token = await tails.try_claim(key)
         while token is None and tails.held_by_assembly(key):
             await tails.wait_free(key)
-            token = tails.try_claim(key)
+            token = await tails.try_claim(key)
         if token is None:
             raise ApiError(
                 E.UPLOAD_LOCKED,

@@ -1,6 +1,7 @@
-"""Connections the server does not let pile up: idle ones and incomplete heads are closed, a body that stops
-arriving gets 408 and is closed, and beyond ``--max-connections`` a connection is answered 503 at once; none
-of it stops a normal request, and the log stays small."""
+"""Connections the server does not let pile up: idle ones and incomplete heads are closed (a head trickled a
+byte at a time too, at the header time even though it is never idle for long), a body that stops arriving
+gets 408 and is closed, and beyond ``--max-connections`` a connection is answered 503 at once; none of it
+stops a normal request (a slow head that completes in time is answered), and the log stays small."""
 
 from __future__ import annotations
 
@@ -47,7 +48,30 @@ async def answered_once(server: ServerProcess) -> tuple[asyncio.StreamReader, as
 
 @pytest.fixture
 def quick(make_server: Callable[..., ServerProcess]) -> ServerProcess:
-    return make_server("--idle-timeout-seconds", "1", "--body-timeout-seconds", "1")
+    return make_server(
+        "--idle-timeout-seconds", "1", "--header-timeout-seconds", "1", "--body-timeout-seconds", "1"
+    )
+
+
+async def trickle(
+    writer: asyncio.StreamWriter, reader: asyncio.StreamReader, data: bytes, gap: float
+) -> tuple[int, bytes]:
+    """Send ``data`` a byte at a time, ``gap`` seconds apart, unless the server closes the connection or
+    answers first (each gap is a wait for that). Returns the bytes sent and what the server sent back."""
+    for sent in range(len(data)):
+        try:
+            writer.write(data[sent : sent + 1])
+            await writer.drain()
+        except ConnectionError:
+            return sent, b""
+        try:
+            answer = await asyncio.wait_for(reader.read(65536), gap)
+        except TimeoutError:
+            continue  # nothing from the server yet: the next byte
+        except ConnectionError:
+            return sent + 1, b""
+        return sent + 1, answer  # closed (b"") or answered
+    return len(data), await asyncio.wait_for(reader.read(65536), BOUND)
 
 
 @pytest.mark.parametrize(
@@ -61,6 +85,39 @@ async def test_an_idle_connection_or_an_incomplete_head_is_closed(quick: ServerP
     assert await read_until_closed(reader) == b""  # closed, nothing answered
     writer.close()
     assert quick.errors_logged() == []
+
+
+async def test_a_head_trickled_a_byte_at_a_time_is_closed_at_the_header_time(
+    make_server: Callable[..., ServerProcess],
+) -> None:
+    """Never idle for more than 0.2 s, so only the header time (1 s, not the idle 30 s) can cut it: it is
+    closed, unanswered, long before its last byte (a head this long takes about 40 s at this pace)."""
+    server = make_server("--idle-timeout-seconds", "30", "--header-timeout-seconds", "1")
+    head = b"GET /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"s" * 150 + b"\r\n\r\n"
+    reader, writer = await connect(server)
+    started = asyncio.get_running_loop().time()
+    sent, answer = await asyncio.wait_for(trickle(writer, reader, head, gap=0.2), BOUND)
+    writer.close()
+    assert answer == b"" and sent < len(head), (sent, answer[:100])
+    assert asyncio.get_running_loop().time() - started < BOUND
+    assert server.errors_logged() == []
+
+
+async def test_a_slow_head_that_completes_in_time_is_answered_even_past_the_idle_time(
+    make_server: Callable[..., ServerProcess],
+) -> None:
+    """The idle time (1 s) counts until a head begins; then the header time (10 s) applies: a head that
+    begins when the connection has been idle for most of a second, and takes about 2 s, is answered."""
+    server = make_server("--idle-timeout-seconds", "1", "--header-timeout-seconds", "10")
+    reader, writer = await answered_once(server)  # the idle time now runs from this answer
+    with pytest.raises(TimeoutError):  # 0.7 s idle: nothing comes, the connection stays open
+        await asyncio.wait_for(reader.read(1), 0.7)
+    head = b"GET /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    sent, answer = await trickle(writer, reader, head, gap=0.05)
+    assert sent == len(head)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    writer.close()
+    assert server.errors_logged() == []
 
 
 async def test_a_chunk_body_that_stops_arriving_gets_408_and_is_closed(quick: ServerProcess) -> None:

@@ -28,6 +28,8 @@ from frontend.engine.protocol import UPLOAD_PATH
 from tests.support.engine_doubles import BytesSource
 from tests.support.server_process import ServerProcess
 
+ON_EVERY_BACKEND = True  # the local default, and PostgreSQL + S3 (tests/conftest.py)
+
 MIB = 1024 * 1024
 
 

@@ -18,6 +18,8 @@ import aiohttp
 from tests.support.server_process import ServerProcess
 from tests.support.waiting import async_wait_until
 
+ON_EVERY_BACKEND = True  # the local default, and PostgreSQL + S3 (tests/conftest.py)
+
 PARTIAL = {"Content-Type": "application/partial-upload"}
 
 

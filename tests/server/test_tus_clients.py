@@ -26,6 +26,8 @@ from tests.support.http_ranges import write_random_file
 from tests.support.server_process import ServerProcess
 from tests.support.tus_clients import MiB, head_upload, published_md5
 
+ON_EVERY_BACKEND = True  # the local default, and PostgreSQL + S3 (tests/conftest.py)
+
 NAME = "отчёт за год.txt"  # metadata values are UTF-8, Base64-encoded: the ext comes from it
 
 

@@ -29,6 +29,15 @@ def test_min_free_bytes() -> None:
     assert parse_settings(["--min-free-bytes", "0"], environ={}).min_free_bytes == 0
 
 
+def test_header_timeout() -> None:
+    """nginx's client_header_timeout (60 s) by default; a flag, or RT_HEADER_TIMEOUT_SECONDS; positive."""
+    assert Settings().header_timeout_seconds == 60.0
+    assert parse_settings(["--header-timeout-seconds", "2.5"], environ={}).header_timeout_seconds == 2.5
+    env = {"RT_HEADER_TIMEOUT_SECONDS": "7"}
+    assert parse_settings([], environ=env).header_timeout_seconds == 7.0
+    assert parse_settings(["--header-timeout-seconds", "9"], environ=env).header_timeout_seconds == 9.0
+
+
 def test_verify_chunks_modes() -> None:
     assert parse_settings(["--verify-chunks", "Assembly"], environ={}).verify_chunks is VerifyChunks.ASSEMBLY
     env = {"RT_VERIFY_CHUNKS": "assembly"}
@@ -70,6 +79,7 @@ def test_environment_then_flags() -> None:
         ["--upload-ttl-seconds", "-1"],
         ["--verify-chunks", "never"],
         ["--min-free-bytes", "-1"],
+        ["--header-timeout-seconds", "0"],
     ],
 )
 def test_bad_values_exit_with_usage(argv: list[str]) -> None:

@@ -1,6 +1,7 @@
 """The core storage contract (``server/storage/contract.py``), run against every backend.
 
-A new backend joins by adding a factory to ``BACKENDS``; the service and handlers need nothing else. The
+A new backend joins by adding a factory to ``BACKENDS`` (the cluster backend, which needs PostgreSQL and S3
+servers, is added by the ``store`` fixture); the service and handlers need nothing else. The
 local backend's own mechanics (assembly in place, durability, repair) are in ``test_local_storage.py``.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from server.settings import Fsync
+from server.storage.cluster.store import ClusterStore
 from server.storage.contract import Buffer, Store, Upload
 from server.storage.local import LocalStorage
 from tests.support.memory_store import MemoryStore
@@ -27,12 +29,20 @@ FILE_ID = hashlib.md5(b"".join(CHUNKS)).hexdigest()
 IDS = tuple(hashlib.md5(c).hexdigest() + str(i) for i, c in enumerate(CHUNKS))
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[*sorted(BACKENDS), pytest.param("cluster", marks=pytest.mark.cluster)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    backend = BACKENDS[request.param](tmp_path)
+    database = None
+    if request.param == "cluster":  # PostgreSQL + S3, real servers (tests/support/postgres.py, seaweedfs.py)
+        s3, postgres = request.getfixturevalue("seaweedfs"), request.getfixturevalue("postgres")
+        database = await postgres.fresh_database()
+        backend: Store = ClusterStore(database, s3.url(s3.new_bucket()))
+    else:
+        backend = BACKENDS[request.param](tmp_path)
     await backend.open()
     yield backend
     await backend.close()
+    if database is not None:
+        await postgres.drop_database(database)
 
 
 async def pieces(*parts: bytes) -> AsyncIterator[Buffer]:
