@@ -38,7 +38,7 @@ def backend_flags(request: pytest.FixtureRequest, backend: str) -> tuple[str, ..
     if backend == "local":
         return ()
     s3 = request.getfixturevalue("seaweedfs")
-    return ("--database", request.getfixturevalue("pg_dsn"), "--storage", s3.url(s3.new_bucket()))
+    return ("--database", request.getfixturevalue("pg_dsn"), "--storage", s3.fresh_location())
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ class SeaweedFS:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_path = data_dir.parent / f"{data_dir.name}.log"
         self._client: Any = None
+        self._shared_bucket: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -233,8 +234,18 @@ class SeaweedFS:
         self.client.create_bucket(Bucket=name)
         return name
 
+    def fresh_location(self) -> str:
+        """An ``s3://`` URL of an empty place of the session's shared bucket (a new key prefix in it), for a
+        server or store of one test. A new bucket per test would make SeaweedFS grow volumes for each new
+        collection, and under load it then answers some first writes 500 InternalError."""
+        if self._shared_bucket is None:
+            self._shared_bucket = self.new_bucket()
+            self.client.put_object(Bucket=self._shared_bucket, Key="warm-up", Body=b"")  # volumes grown now
+        return self.url(f"{self._shared_bucket}/t-{uuid.uuid4().hex[:16]}")
+
     def url(self, bucket: str, **params: str | float) -> str:
-        """The ``s3://`` URL that configures ``server.storage.cluster.objects`` for ``bucket`` here."""
+        """The ``s3://`` URL that configures ``server.storage.cluster.objects`` for ``bucket`` (or
+        ``bucket/prefix``) here."""
         query = {
             "endpoint": self.endpoint,
             "region": self.region,

@@ -35,7 +35,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "cluster":  # PostgreSQL + S3, real servers (tests/support/postgres.py, seaweedfs.py)
         s3, postgres = request.getfixturevalue("seaweedfs"), request.getfixturevalue("postgres")
         database = await postgres.fresh_database()
-        backend: Store = ClusterStore(database, s3.url(s3.new_bucket()))
+        backend: Store = ClusterStore(database, s3.fresh_location())
     else:
         backend = BACKENDS[request.param](tmp_path)
     await backend.open()
