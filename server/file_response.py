@@ -468,6 +468,8 @@ class FileSender(web.StreamResponse):
         super().__init__(status=plan.status, headers=plan.headers)
         self._plan = plan
         self._source = source
+        # The first span's stream, begun before the head was sent (``_start_reading``), and its first piece.
+        self._started: tuple[Span, bytes, AsyncIterator[bytes]] | None = None
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:  # type: ignore[override]
         if self.prepared:
@@ -478,12 +480,20 @@ class FileSender(web.StreamResponse):
         local = source if isinstance(source, LocalFile) and not SENDFILE_DISABLED else None
         sock = _plain_socket(request.transport) if local is not None and request.method != "HEAD" else None
         try:
-            if self._plan.digest is not None:
-                # RFC 9530 section 2: Content-Digest "can be sent in a trailer section", but browsers do not
-                # expose trailers: it goes in the head, so the body is hashed before the head is sent.
-                algorithm = self._plan.digest
-                checksum = await _body_digest(self._plan, source, algorithm)
-                self.headers["Content-Digest"] = digests.serialize([(algorithm, checksum)])
+            try:
+                if self._plan.digest is not None:
+                    # RFC 9530 section 2: Content-Digest "can be sent in a trailer section", but browsers do
+                    # not expose trailers: it goes in the head, so the body is hashed before it is sent.
+                    algorithm = self._plan.digest
+                    checksum = await _body_digest(self._plan, source, algorithm)
+                    self.headers["Content-Digest"] = digests.serialize([(algorithm, checksum)])
+                if isinstance(source, StreamedFile) and request.method != "HEAD":
+                    await self._start_reading(source)
+            except Exception as exc:  # nothing sent yet: a storage out of reach is still a proper answer
+                condition = ApiError.from_server_condition(exc)
+                if condition is None:
+                    raise
+                return await self._refuse(request, condition)
             writer = await super().prepare(request)
             if request.method != "HEAD":  # RFC 9110 section 9.3.2: "the server MUST NOT send content"
                 if sock is not None and local is not None and await self._send_direct(request, sock, local):
@@ -502,8 +512,43 @@ class FileSender(web.StreamResponse):
             if request.transport is not None:
                 request.transport.abort()
             raise
+        except Exception as exc:
+            condition = ApiError.from_server_condition(exc)
+            if condition is None or not self.prepared:
+                raise
+            # The head is sent: the answer can only be cut short (the client sees fewer bytes than promised).
+            log.warning("%s: a download was cut short: %s", request.path, condition.msg)
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError(condition.msg) from exc
         finally:
             source.close()
+
+    async def _start_reading(self, source: StreamedFile) -> None:
+        """Read the first bytes of the first span before the head is sent: a backend out of reach (S3) is
+        then answered 503 instead of a 200 cut off at once."""
+        first = next((span for span in self._plan.spans if span.count), None)
+        if first is None:
+            return
+        stream = source.read(first.start, first.count)
+        piece = await anext(stream, b"")
+        self._started = (first, piece, stream)
+
+    async def _refuse(self, request: web.BaseRequest, err: ApiError) -> AbstractStreamWriter | None:
+        """Turn this answer, not sent yet, into the error envelope (CORS headers kept)."""
+        log.warning("%s %s answered %d: %s", request.method, request.path, err.status, err.msg)
+        body = envelope.error(err, err.headers or None).body
+        assert isinstance(body, bytes)
+        kept = {
+            k: v for k, v in self.headers.items() if k.lower().startswith("access-control-") or k == "Vary"
+        }
+        self.headers.clear()
+        self.headers.update(kept | err.headers | {"Content-Type": "application/json; charset=utf-8"})
+        self.set_status(err.status)
+        self.content_length = len(body)
+        writer = await super().prepare(request)
+        await self.write(body)
+        return writer
 
     async def _send_direct(self, request: web.BaseRequest, sock: socket.socket, source: LocalFile) -> bool:
         """The whole body, framing included, with ``os.sendfile`` and ``send`` on the socket itself.
@@ -525,6 +570,10 @@ class FileSender(web.StreamResponse):
             if not SENDFILE_DISABLED and await self._sendfile(request, source, start, count):
                 return
             stream = source.chunks(start, count)
+        elif self._started is not None and (self._started[0].start, self._started[0].count) == (start, count):
+            _, piece, rest = self._started
+            self._started = None
+            stream = _prepend(piece, rest)
         else:
             stream = source.read(start, count)
         sent = 0
@@ -552,6 +601,13 @@ class FileSender(web.StreamResponse):
         if sent < count:
             raise _FileShrank()
         return True
+
+
+async def _prepend(piece: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if piece:
+        yield piece
+    async for data in rest:
+        yield data
 
 
 # -- Content-Digest of a planned body ------------------------------------------------------------------------

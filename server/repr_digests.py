@@ -36,6 +36,7 @@ from typing import Final
 
 from aiohttp import web
 
+from server.errors import ApiError
 from server.file_response import LocalFile, Source
 from server.offloop_md5 import OffLoopMD5
 from server.rfc import digests
@@ -139,8 +140,11 @@ class ReprDigests:
                 log.warning("could not compute the Repr-Digest of %s: %s", job.subject, exc)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a failed file must not stop the next ones
-                log.exception("could not compute the Repr-Digest of %s", job.subject)
+            except Exception as exc:  # a failed file must not stop the next ones
+                if ApiError.from_server_condition(exc) is None:
+                    log.exception("could not compute the Repr-Digest of %s", job.subject)
+                else:  # PostgreSQL or S3 out of reach, a full disk: a condition, not a bug
+                    log.warning("could not compute the Repr-Digest of %s: %s", job.subject, exc)
             finally:
                 self._release(job)
 

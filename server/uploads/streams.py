@@ -117,8 +117,40 @@ class StreamUploads:
         return info if isinstance(info, dict) else {}
 
     async def get(self, key: str) -> Upload | None:
+        """The stream upload ``key``; one left complete but unpublished is published first."""
+        upload = await self._lookup(key)
+        if upload is not None and self._stranded(upload):
+            upload = await self._settle(upload)
+        return upload
+
+    async def _lookup(self, key: str) -> Upload | None:
         upload = await self.store.get_upload(key)
         return upload if upload is not None and upload.chunk_ids is None else None
+
+    def _stranded(self, upload: Upload) -> bool:
+        """Every byte kept but not published: its assembly failed (S3 or PostgreSQL out of reach) or its
+        process died between keeping the last bytes and publishing. Its offset says complete, so a client
+        asks nothing more: the next look at it publishes it."""
+        return (
+            upload.published is None
+            and upload.size is not None
+            and offset_of(upload) == upload.size
+            and self.protocol_info(upload).get("concat") != "partial"
+        )
+
+    async def _settle(self, upload: Upload) -> Upload | None:
+        """Publish a stranded upload, unless a request holds its end (it is publishing it now)."""
+        token = await self._uploads.tails.try_claim(upload.key)
+        if token is None:
+            return upload
+        try:
+            async with self._uploads.locks.hold(upload.key):
+                current = await self._lookup(upload.key)
+                if current is None or not self._stranded(current):
+                    return current
+                return await self._finish(current)
+        finally:
+            await self._uploads.tails.release(upload.key, token)
 
     async def create(
         self, size: int | None, name: str | None, info: dict[str, object], client: str | None = None
