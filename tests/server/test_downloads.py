@@ -28,6 +28,8 @@ from tests.support.http_ranges import noise, offered_name, parse_byteranges, pat
 from tests.support.seed_protocol import SeedClient, plan
 from tests.support.server_process import ServerProcess
 
+ON_EVERY_BACKEND = True  # the tests that start their server with `make_server` (tests/conftest.py)
+
 SIZE = 64 * 1024
 DATA = pattern(SIZE, b"data.bin")
 CHINESE = "季度报告 (最终版).pdf"
@@ -609,15 +611,15 @@ async def test_download_answers_carry_cors_headers(srv: ServerProcess, http: aio
     assert "Content-Range" in headers["Access-Control-Expose-Headers"]
 
 
-# -- uploaded files ------------------------------------------------------------------------------------------
+# -- uploaded files (on the local backend and, marked, on PostgreSQL + S3: ``ON_EVERY_BACKEND``) -------------
 
 
 async def test_uploaded_file_is_served_like_a_download(
-    srv: ServerProcess, http: aiohttp.ClientSession
+    server: ServerProcess, http: aiohttp.ClientSession
 ) -> None:
     data = pattern(300_000, b"upload")
     p = plan(data)
-    client = SeedClient(http, srv.url)
+    client = SeedClient(http, server.url)
     await client.upload(p, ".txt", name="季度报告.txt")
     file_url = (await client.handshake(p, ".txt", name="季度报告.txt")).data  # the uploader's own link
     assert file_url.endswith("?name=%E5%AD%A3%E5%BA%A6%E6%8A%A5%E5%91%8A.txt")
@@ -652,28 +654,31 @@ async def test_uploaded_file_is_served_like_a_download(
 
 
 async def test_each_uploaders_link_keeps_its_own_name_whatever_others_send(
-    srv: ServerProcess, http: aiohttp.ClientSession
+    server: ServerProcess, http: aiohttp.ClientSession
 ) -> None:
     """A stranger who knows the file's MD5 handshakes first with another name: the victim's link still
     downloads under the victim's name, and a link without a name under the file's id."""
     p = plan(pattern(2000, b"report"))
-    client = SeedClient(http, srv.url)
+    client = SeedClient(http, server.url)
     stranger = (await client.handshake(p, ".pdf", name="malware.exe")).data
     assert isinstance(stranger, list)  # nothing stored yet: the stranger cannot send the bytes
     await client.upload(p, ".pdf", name="report.pdf")
     victim = (await client.handshake(p, ".pdf", name="report.pdf")).data
-    for link, offered in ((victim, "report.pdf"), (f"{srv.url}/upload/{p.file_id}.pdf", f"{p.file_id}.pdf")):
+    for link, offered in (
+        (victim, "report.pdf"),
+        (f"{server.url}/upload/{p.file_id}.pdf", f"{p.file_id}.pdf"),
+    ):
         _, headers, body = await fetch(http, URL(link, encoded=True))
         assert body == pattern(2000, b"report") and offered_name(headers["Content-Disposition"]) == offered
-    status, _, _ = await fetch(http, URL(f"{srv.url}/upload/{p.file_id}.pdf?name=a/b", encoded=True))
+    status, _, _ = await fetch(http, URL(f"{server.url}/upload/{p.file_id}.pdf?name=a/b", encoded=True))
     assert status == 400  # the same rules as the handshake's name
 
 
 async def test_uploaded_file_without_a_name_is_offered_as_its_url(
-    srv: ServerProcess, http: aiohttp.ClientSession
+    server: ServerProcess, http: aiohttp.ClientSession
 ) -> None:
     p = plan(pattern(1000, b"nameless"))
-    file_url = await SeedClient(http, srv.url).upload(p, ".bin")
+    file_url = await SeedClient(http, server.url).upload(p, ".bin")
     _, headers, _ = await fetch(http, URL(file_url, encoded=True))
     assert headers["Content-Disposition"] == f'attachment; filename="{p.file_id}.bin"'
 

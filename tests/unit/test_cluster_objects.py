@@ -25,6 +25,7 @@ from server.storage.cluster.objects import (
     parse_s3_url,
 )
 from tests.support.seaweedfs import SeaweedFS
+from tests.support.waiting import async_wait_until
 
 # Timeouts loose enough for a busy machine, and short ones for the outage tests: an outage is noticed in
 # seconds (a silent read after 1 s, a request not done after 2 s, one retry).
@@ -310,8 +311,18 @@ async def test_s3_stopped_mid_put_then_back(outage: SeaweedFS, objects: Objects,
             await read_all(impatient, "cut", 0, 1)
 
     outage.start()  # same ports, same data: the same clients work again
-    assert await impatient.put("after", reader(data)) == (len(data), hashlib.md5(data).hexdigest())
-    assert await read_all(objects, "after", 0, len(data)) == data
+
+    async def writable() -> bool:  # a restarted SeaweedFS may take a few seconds before it takes writes
+        try:
+            await impatient.put("probe", reader(b"probe"))
+        except DependencyUnavailable:
+            return False
+        return True
+
+    await async_wait_until(writable, HANG_BOUND, "the restarted S3 to take writes")
+    await impatient.delete(["probe"])
+    assert await objects.put("after", reader(data)) == (len(data), hashlib.md5(data).hexdigest())
+    assert await read_all(impatient, "after", 0, len(data)) == data
     assert outage.keys(bucket) == ["after"]
     assert len(outage.multipart_uploads(bucket)) == 1  # the cut one: its abort could not reach S3 ...
     assert await objects.abort_stale_multipart(0) == 1  # ... so the sweep aborts it

@@ -389,6 +389,12 @@ class Catalogue:
             )
         return [ChunkObject(row["idx"], row["size"], row["object_key"]) for row in rows]
 
+    async def object_keys(self) -> set[str]:
+        """Every object a row points at: the chunks kept and the published files."""
+        async with self._connection() as db:
+            rows = await db.fetch("SELECT object_key FROM chunks UNION ALL SELECT object_key FROM files")
+        return {row["object_key"] for row in rows}
+
     @staticmethod
     async def _delete_chunks(db: asyncpg.Connection, key: str) -> tuple[str, ...]:
         rows = await db.fetch("DELETE FROM chunks WHERE upload = $1 RETURNING object_key", key)

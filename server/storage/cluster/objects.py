@@ -417,6 +417,21 @@ class Objects:
                     raise
         return aborted
 
+    async def keys_before(self, cutoff: float) -> list[str]:
+        """The keys (under our prefix, given without it) of the objects last modified at or before
+        ``cutoff``."""
+        keys = []
+        with self._translated("listing objects"):
+            async with asyncio.timeout(self.config.request_timeout):
+                # ListObjectsV2 returns at most 1,000 keys per response: the paginator follows the tokens.
+                paginator = self._opened().get_paginator("list_objects_v2")
+                pages = paginator.paginate(Bucket=self.config.bucket, Prefix=self.config.prefix)
+                async for page in pages:
+                    for item in page.get("Contents", []):
+                        if item["LastModified"].timestamp() <= cutoff:
+                            keys.append(item["Key"][len(self.config.prefix) :])
+        return keys
+
     async def _multipart_started_before(self, cutoff: float) -> list[tuple[str, str]]:
         """(key, upload id) of the multipart uploads under our prefix initiated at or before ``cutoff``."""
         stale = []

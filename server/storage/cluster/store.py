@@ -14,8 +14,9 @@ whole-file MD5 computed on the way: chunks arrive in any order and on any instan
 in order as they come (the local backend's in-place assembly has no equivalent here). What it costs is in
 docs/benchmarks.md.
 
-Objects left by a process that died mid-way (a staged chunk, a multipart upload, an assembly) are the
-``sweep``'s: abandoned multipart uploads are aborted once older than ``STALE_SECONDS``.
+Objects left by a process that died mid-way (a chunk put but never kept, a multipart upload, an assembly never
+published) are the ``sweep``'s: once older than ``STALE_SECONDS``, multipart uploads are aborted and objects
+no row points at deleted (the listing of the bucket runs at most every ``STALE_SECONDS / 6`` per instance).
 """
 
 from __future__ import annotations
@@ -46,10 +47,13 @@ class ClusterStore:
         *,
         env: Mapping[str, str] | None = None,
         options: PostgresOptions | None = None,
+        stale_seconds: float = STALE_SECONDS,
     ) -> None:
         self.catalogue = Catalogue(database_url, options)
         self.objects = Objects.from_url(storage_url, env)
+        self.stale_seconds = stale_seconds
         self._assembled: dict[str, str] = {}  # upload key -> its assembled object, until published
+        self._objects_swept_at = 0.0
 
     async def open(self) -> None:
         await self.catalogue.open()
@@ -181,7 +185,20 @@ class ClusterStore:
     # -- housekeeping -----------------------------------------------------------------------------------------
 
     async def sweep(self) -> None:
-        """Abort the multipart uploads their writers abandoned (a process killed mid-put)."""
-        aborted = await self.objects.abort_stale_multipart(STALE_SECONDS)
+        """Abort the multipart uploads their writers abandoned and delete the objects nobody points at (what a
+        process killed mid-way left)."""
+        aborted = await self.objects.abort_stale_multipart(self.stale_seconds)
         if aborted:
             log.info("aborted %d abandoned multipart upload(s) in S3", aborted)
+        now = time.time()
+        if now - self._objects_swept_at < self.stale_seconds / 6:
+            return
+        self._objects_swept_at = now
+        # Rows first, then the listing: an object older than the threshold that no row names now never will
+        # (a chunk is kept, an assembly published, seconds after its object is written).
+        referenced = await self.catalogue.object_keys()
+        old = await self.objects.keys_before(now - self.stale_seconds)
+        orphans = [key for key in old if key.startswith(("uploads/", "assembled/")) and key not in referenced]
+        if orphans:
+            await self.objects.delete(orphans)
+            log.info("deleted %d object(s) in S3 that no upload or file points at", len(orphans))
