@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
 from server.storage.contract import SharedLocks
@@ -130,9 +130,9 @@ class TailGate:
 
 
 class _SharedClaim:
-    def __init__(self, local: _Token, shared: AbstractAsyncContextManager[object | None]) -> None:
+    def __init__(self, local: _Token, shared: AsyncExitStack) -> None:
         self.local = local
-        self.shared = shared
+        self.shared = shared  # holds the shared lock until closed
 
 
 class SharedTailGate:
@@ -148,14 +148,14 @@ class SharedTailGate:
         local = self._local.claim_now(key, assembly=assembly)
         if local is None:
             return None
-        shared = self._shared.try_hold("end:" + key)
+        shared = AsyncExitStack()
         try:
-            held = await shared.__aenter__()
+            held = await shared.enter_async_context(self._shared.try_hold("end:" + key))
         except BaseException:
             await self._local.release(key, local)
             raise
         if held is None:
-            await shared.__aexit__(None, None, None)
+            await shared.aclose()
             await self._local.release(key, local)
             return None
         return _SharedClaim(local, shared)
@@ -163,7 +163,7 @@ class SharedTailGate:
     async def release(self, key: str, claim: Claim) -> None:
         assert isinstance(claim, _SharedClaim)
         try:
-            await claim.shared.__aexit__(None, None, None)
+            await claim.shared.aclose()
         finally:
             await self._local.release(key, claim.local)
 

@@ -654,6 +654,14 @@ async def test_a_tus_upload_complete_by_offset_is_published_after_a_failed_assem
     await async_wait_until(served, 3, f"the file to be published (HEAD said offset {offset} of {len(data)})")
 
 
+async def one_chunk_file(http: aiohttp.ClientSession, server: ServerProcess, seed: int) -> Planned:
+    """A file of 300,000 random bytes in one chunk, uploaded and published with the seed's protocol."""
+    p = plan(random.Random(seed).randbytes(300_000))
+    assert (await handshake(http, server.url, p)).status == 200
+    assert (await chunk(http, server.url, p, 0)).json().data == []
+    return p
+
+
 async def test_a_download_during_an_s3_outage_is_503(
     make_server: Callable[..., ServerProcess],
     backend_flags: tuple[str, ...],
@@ -661,10 +669,7 @@ async def test_a_download_during_an_s3_outage_is_503(
     http: aiohttp.ClientSession,
 ) -> None:
     server = make_server(*without_s3_retries(backend_flags, seaweedfs))
-    data = random.Random(9).randbytes(300_000)
-    p = plan(data)
-    assert (await handshake(http, server.url, p)).status == 200
-    assert (await chunk(http, server.url, p, 0)).json().data == []
+    p = await one_chunk_file(http, server, seed=9)
     url = f"{server.url}/upload/{p.file_id}.bin"
     assert (await call(http, "GET", url)).status == 200
     # Its Repr-Digest is computed (from S3) after the first download: let that finish first.
@@ -690,10 +695,7 @@ async def test_a_repr_digest_during_an_s3_outage_logs_no_traceback(
     http: aiohttp.ClientSession,
 ) -> None:
     server = make_server(*without_s3_retries(backend_flags, seaweedfs))
-    data = random.Random(10).randbytes(300_000)
-    p = plan(data)
-    assert (await handshake(http, server.url, p)).status == 200
-    assert (await chunk(http, server.url, p, 0)).json().data == []
+    p = await one_chunk_file(http, server, seed=10)
     seaweedfs.stop()
     try:
         # HEAD needs only PostgreSQL, and asks for the file's Repr-Digest: read from S3, in the background.

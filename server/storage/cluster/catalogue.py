@@ -35,7 +35,7 @@ from server.storage.cluster.postgres import (
     unavailable_as_error,
 )
 from server.storage.cluster.schema import migrate
-from server.storage.contract import FileName, StoredFile, Upload
+from server.storage.contract import FileName, StoredFile, Upload, key_file_id
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,6 @@ def _upload(row: asyncpg.Record) -> Upload:
 
 def _file(row: asyncpg.Record) -> StoredObject:
     return StoredObject(row["file_id"], row["size"], row["created_at"], row["object_key"])
-
-
-def chunked_file_id(key: str) -> str:
-    """A chunked upload's file id: its key up to the first '.' (the fileId; what follows tells uploads of the
-    same file apart)."""
-    return key.split(".", 1)[0]
 
 
 class Catalogue:
@@ -271,7 +265,7 @@ class Catalogue:
     ) -> tuple[Upload, Dropped]:
         """Start an upload with no chunk kept, replacing one with that key: the new upload, and what the one
         it replaced left in the object store."""
-        file_id = None if chunk_ids is None else chunked_file_id(key)
+        file_id = None if chunk_ids is None else key_file_id(key)
         async with self._transaction() as db:
             old = await db.fetchrow("SELECT parts FROM uploads WHERE key = $1 FOR UPDATE", key)
             dropped = Dropped()
