@@ -72,7 +72,7 @@ _TOKEN: Final = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 class EmbedOptions:
     id: str = ""
     lang: str = "en"
-    parallel: int = 3
+    parallel: int | None = None  # None: chunks in flight follow the link (the engine's in_flight.py)
     accept: Accept = field(default_factory=Accept)
     max_size: int | None = None  # as the host asked (None: no limit of its own)
     multiple: bool = False
@@ -120,7 +120,7 @@ def parse_options(query: Mapping[str, str]) -> EmbedOptions:
     ident = query.get("id", "")
     if ident and not _ID.match(ident):
         raise _bad("id", "must be 1 to 64 letters, digits, '-' or '_'", ident)
-    parallel = 3
+    parallel = None
     if "parallel" in query:
         raw = query["parallel"].strip()
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARALLEL:

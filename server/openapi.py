@@ -100,6 +100,31 @@ def spec() -> dict[str, Any]:
             "size": {"type": "integer", "minimum": 0, "description": "the file's size in bytes"},
         },
     }
+    # wire.needed_ranges: the compact answer a client asks for with ?answer=ranges
+    answer = {
+        "name": "answer",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["ranges"]},
+        "description": "ranges: answer the chunks still needed as {needed, ranges} of chunk indexes "
+        "(half-open [start, end)) instead of the list of ids",
+    }
+    compact = {
+        "type": "object",
+        "required": ["needed", "ranges"],
+        "properties": {
+            "needed": {"type": "integer", "minimum": 0},
+            "ranges": {
+                "type": "array",
+                "items": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            },
+        },
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -111,6 +136,7 @@ def spec() -> dict[str, Any]:
             "/api/upload/handshake": {
                 "post": {
                     "summary": "Start or resume an upload: the chunk ids still needed, or the file's URL",
+                    "parameters": [answer],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -123,7 +149,13 @@ def spec() -> dict[str, Any]:
                             "content": {
                                 "application/json": {
                                     "schema": _envelope(
-                                        {"oneOf": [{"type": "string"}, {"type": "array", "items": CHUNK_ID}]}
+                                        {
+                                            "oneOf": [
+                                                {"type": "string"},
+                                                {"type": "array", "items": CHUNK_ID},
+                                                compact,
+                                            ]
+                                        }
                                     )
                                 }
                             },
@@ -135,6 +167,7 @@ def spec() -> dict[str, Any]:
             "/api/upload": {
                 "post": {
                     "summary": "One chunk: its bytes (file), chunkId and fileId, in any order",
+                    "parameters": [answer],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -156,7 +189,9 @@ def spec() -> dict[str, Any]:
                             "description": "the chunk ids still needed; [] once the file is assembled and verified",
                             "content": {
                                 "application/json": {
-                                    "schema": _envelope({"type": "array", "items": CHUNK_ID})
+                                    "schema": _envelope(
+                                        {"oneOf": [{"type": "array", "items": CHUNK_ID}, compact]}
+                                    )
                                 }
                             },
                         },

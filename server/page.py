@@ -11,6 +11,9 @@ Routes:
   ``./*``: PyScript fetches it in ONE request once the interpreter is up and unpacks it into the working
   directory (``/home/pyodide``, on ``sys.path``), where one request per module cost the start-up a round of
   requests. A new module needs no configuration change.
+- ``GET /api/page``: what the page's Python needs to know of this server, as the API's envelope: the
+  unfinished uploads' time to live (``uploadTtlSeconds``, ``--upload-ttl-seconds``), after which the page
+  forgets the chunk plans it remembered for them (``frontend/engine/plan_cache.py``).
 - ``GET /pyscript.json``: the same configuration with every module listed on its own (the local Pyodide as
   the interpreter and, under ``files``, each module of the packages, listed when asked), for tools that
   place the modules themselves (the benchmark's bare Pyodide worker, ``bench/pages/py_hash_worker.mjs``).
@@ -43,6 +46,8 @@ from typing import Final
 
 from aiohttp import hdrs, web
 
+from server import envelope
+from server.keys import SETTINGS
 from server.rfc.conditionals import EntityTag, if_none_match_passes
 
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -69,6 +74,7 @@ OWN: Final = {
 
 PYODIDE_MODULE: Final = "/vendor/pyodide/pyodide.mjs"
 PYTHON_ARCHIVE: Final = "/py/frontend.zip"
+PAGE_API: Final = "/api/page"
 
 # Explicit types: the platform's mimetypes tables vary (``.toml``, ``.map``, ``.mjs`` are missing on some).
 MIME_TYPES: Final = {
@@ -235,6 +241,14 @@ async def config(request: web.Request) -> web.Response:
     )
 
 
+async def page_api(request: web.Request) -> web.Response:
+    """The server's settings the page's Python uses (``GET /api/page``)."""
+    settings = request.app[SETTINGS]
+    response = envelope.ok({"uploadTtlSeconds": settings.upload_ttl_seconds})
+    response.headers[hdrs.CACHE_CONTROL] = "no-store"  # the flags may change with a restart
+    return response
+
+
 async def vendor_missing(request: web.Request) -> web.Response:
     return web.Response(
         status=503,
@@ -258,6 +272,7 @@ def setup(app: web.Application) -> None:
     """Register the page, its configuration and its assets on ``app``."""
     app.router.add_get("/", index)
     app.router.add_get("/pyscript.json", config)
+    app.router.add_get(PAGE_API, page_api)
     app.router.add_get(PYTHON_ARCHIVE, archive)
     folders = dict(OWN)
     if _vendor_installed():

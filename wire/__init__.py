@@ -16,6 +16,7 @@ sources' zip (``server/page.py``) unpacks it as ``wire/`` into the working direc
                     has started (the server renders them)
 - ``possession.py`` ``--auth-secret`` mode's proof of possession: the challenge a handshake for a stored file
                     gets, and the proof the client answers with
+- ``needed_ranges.py`` the compact answer (``?answer=ranges``): the chunks still needed as ranges of indexes
 
 The server's messages are built here where a rule is broken (``WireError``'s text is the message a client
 reads); the server's catalogue (``server/errors.py``) adds the HTTP status to each ``ErrorName``.

@@ -28,6 +28,13 @@ In both:
   ``download`` action of an upload's row, the ``dl-*`` actions of a download's row), and downloads a previous
   page left unfinished are continued at start-up. With ``AppOptions.translate_page`` the page's own words
   are written in ``texts``' language (its HTML is English).
+- With ``AppOptions.remember_plans`` each file's chunk plan is remembered across reloads (``plan_store.py``,
+  the policy in ``engine/plan_cache.py``), for the server's upload TTL (``GET /api/page``): at start-up the
+  uploads a previous page left unfinished are listed (``view.RememberedRow``: "choose the file again"), and a
+  file chosen again with the same name, size and modification time starts uploading without being hashed
+  (the engine hashes it again if the server's checks show it changed). A plan is saved once the file is
+  hashed, marked used while its upload goes, and forgotten once it has finished. Once listed, ``#uploads``
+  says how many in ``data-remembered``.
 """
 
 from __future__ import annotations
@@ -49,17 +56,20 @@ from frontend.browser.accept import refusal
 from frontend.browser.download_view import page_ops
 from frontend.browser.downloads import PageDownloads
 from frontend.browser.i18n import EN, Texts
+from frontend.browser.plan_store import PlanStore
 from frontend.browser.source import BlobSource
 from frontend.browser.transport import FetchTransport
-from frontend.engine import UploadSnapshot, UploadState
+from frontend.engine import ChunkPlan, UploadSnapshot, UploadState
 from frontend.engine.downloader import DownloadConfig
 from frontend.engine.errors import EngineError, IllegalTransition
+from frontend.engine.plan_cache import Bookkeeping, Entry, FileKey, Limits
 from frontend.engine.ports import HttpRequest
 from frontend.engine.retry import RetryPolicy
 from frontend.engine.uploader import UploadConfig, UploadController
 from wire.accept import Accept
 
 FILES_API = "/api/files"
+PAGE_API = "/api/page"  # the server's settings the page uses (server/page.py)
 RENDER_INTERVAL = 0.1  # seconds: at most ten repaints a second per row; state changes paint at once
 # The page keeps trying while the user waits (it cannot know how long an outage lasts): waits grow to
 # 15 s at most, and the "online" event cuts the current wait short.
@@ -110,7 +120,9 @@ class UploadObserver(Protocol):
 
 @dataclass(frozen=True)
 class AppOptions:
-    parallel: int = UploadConfig.parallel  # chunks in flight per file, 1..16
+    parallel: int | None = (
+        None  # chunks in flight per file, 1..16; None: as the link asks (engine/in_flight.py)
+    )
     texts: Texts = EN
     accept: Accept = field(default_factory=Accept)  # no rules: any file
     max_size: int | None = None  # bytes; larger files are refused before anything is read
@@ -121,18 +133,29 @@ class AppOptions:
     translate_page: bool = False  # write the page's own words in ``texts``' language
     stall_timeout: float | None = UploadConfig.stall_timeout  # seconds without progress (``?stall=``)
     token: str | None = field(default=None, repr=False)  # --auth-secret: UploadConfig.token
+    remember_plans: bool = True  # remember chunk plans across reloads (OPFS), list unfinished uploads
 
 
 class Upload:
     """One row and its controller (None for a file the options refused)."""
 
     def __init__(
-        self, key: str, controller: UploadController | None, row: view.UploadRow, source: BlobSource
+        self,
+        key: str,
+        controller: UploadController | None,
+        row: view.UploadRow,
+        source: BlobSource,
+        book: Bookkeeping | None = None,
     ) -> None:
         self.key = key
         self.controller = controller
         self.row = row
         self.source = source
+        self.book = book  # what to do with the remembered plan as the upload goes (None: not remembered)
+
+    @property
+    def file_key(self) -> FileKey:
+        return file_key(self.source)
 
     def same_file(self, source: BlobSource) -> bool:
         return (self.source.name, self.source.size, self.source.last_modified) == (
@@ -142,8 +165,13 @@ class Upload:
         )
 
 
-def parallel_from_query(query: str, default: int = UploadConfig.parallel) -> int:
-    """``?parallel=N`` in the page's URL sets the chunks in flight per file (1..16)."""
+def file_key(source: BlobSource) -> FileKey:
+    return FileKey(source.name, source.size, source.last_modified)
+
+
+def parallel_from_query(query: str, default: int | None = None) -> int | None:
+    """``?parallel=N`` in the page's URL fixes the chunks in flight per file (1..16); without it they follow
+    the link (``engine/in_flight.py``)."""
     for pair in query.lstrip("?").split("&"):
         name, _, value = pair.partition("=")
         if name == "parallel" and value.isdigit():
@@ -185,9 +213,10 @@ class UploaderApp:
         self.observer = observer
         # A worker's own location is a blob: URL: the page's origin (``main.py`` knows it already).
         self.origin = self.options.origin or str(js_window.location.origin)
-        parallel = max(1, min(MAX_PARALLEL, self.options.parallel))
+        fixed = None if self.options.parallel is None else max(1, min(MAX_PARALLEL, self.options.parallel))
         self.config = UploadConfig(
-            parallel=parallel,
+            parallel=fixed or UploadConfig.parallel,
+            max_parallel=fixed or UploadConfig.max_parallel,
             retry=PAGE_RETRY,
             token=self.options.token,
             stall_timeout=self.options.stall_timeout,
@@ -198,6 +227,11 @@ class UploaderApp:
         self._keys = (f"u{n}" for n in itertools.count(1))
         self._proxies: list[Any] = []  # event handlers stay alive as long as the page
         self._tasks: set[asyncio.Task[Any]] = set()
+        # The remembered plans: a store once the server's upload TTL is known (None: none this session).
+        self._plans: asyncio.Future[PlanStore | None] | None = None
+        # The rows of the uploads a previous page left unfinished, by ``FileKey.slug``.
+        self._remembered: dict[str, tuple[view.RememberedRow, FileKey]] = {}
+        self._adding = asyncio.Lock()  # files are added in the order chosen, each after its plan is looked up
         self.downloads = (
             PageDownloads(self._post, self.texts, self.options.downloads, Throttle)
             if self.options.downloads is not None
@@ -219,6 +253,9 @@ class UploaderApp:
         if self.options.translate_page:
             self._post({"kind": "page", "ops": json.dumps(page_ops(self.texts), ensure_ascii=False)})
         self._background(self.load_downloads())
+        if self.options.remember_plans:
+            self._plans = asyncio.get_event_loop().create_future()
+            self._background(self.restore_uploads())
         if self.downloads is not None:
             self._background(self.downloads.restore())
 
@@ -275,6 +312,9 @@ class UploaderApp:
             if self.downloads is not None:
                 self.downloads.on_action(action, key)
             return
+        if action == "forget":
+            self._background(self.forget(key))
+            return
         upload = self.uploads.get(key)
         if upload is None:
             return
@@ -296,6 +336,23 @@ class UploaderApp:
 
     def add_file(self, js_file: Any) -> None:
         source = BlobSource(js_file)
+        if self._plans is None:
+            self._add(js_file, source, None)
+        else:
+            self._background(self._add_remembered(js_file, source))
+
+    async def _add_remembered(self, js_file: Any, source: BlobSource) -> None:
+        """Add the file once its remembered plan, if any, is read (in the order the files came)."""
+        async with self._adding:
+            plans = await self._plans if self._plans is not None else None
+            key = file_key(source)
+            plan = await plans.load(key) if plans is not None else None
+            remembered = self._remembered.pop(key.slug, None)
+            if remembered is not None:
+                remembered[0].remove()
+            self._add(js_file, source, plan)
+
+    def _add(self, js_file: Any, source: BlobSource, plan: ChunkPlan | None) -> None:
         for upload in self.uploads.values():
             controller = upload.controller
             if controller is None or not upload.same_file(source):
@@ -339,23 +396,111 @@ class UploaderApp:
             )
             self._paint(key, row, failed)
             return
+        book = None
+        if self._plans is not None and self._plans.done() and self._plans.result() is not None:
+            book = Bookkeeping(plan.file_id if plan is not None else None, time.time())
         controller = UploadController(
             source,
             self.transport,
             base_url=self.origin,
             config=self.config,
             listener=Throttle(lambda snapshot: self._paint(key, row, snapshot)),
+            plan=plan,
         )
         row.render(controller.snapshot)
-        self.uploads[key] = Upload(key, controller, row, source)
+        if plan is not None:
+            row.mark("plan", "remembered")
+            row.mark("plan-saved", "1")
+        self.uploads[key] = Upload(key, controller, row, source, book)
         controller.start()
 
     def _paint(self, key: str, row: view.UploadRow, snapshot: UploadSnapshot) -> None:
         if key not in self._live:
             return  # removed meanwhile (a cancelled run still reports how it ended)
-        row.render(snapshot)
+        upload = self.uploads.get(key)
+        controller = upload.controller if upload is not None else None
+        rehashed = controller is not None and controller.rehashed
+        if rehashed:
+            row.mark("plan", "rehashed")
+        row.render(snapshot, rehashed)
         if self.observer is not None:
             self.observer.snapshot(key, snapshot)
+        if upload is not None and upload.book is not None:
+            self._keep_plan(upload, snapshot)
+
+    # ------------------------------------------------------------------ remembered plans
+
+    async def restore_uploads(self) -> None:
+        """Ask the server for its upload TTL, then list the uploads a previous page left unfinished. Without
+        an answer, nothing is remembered this time (files are hashed, as always)."""
+        store: PlanStore | None = None
+        try:
+            ttl = await self._upload_ttl()
+            if ttl is not None:
+                store = PlanStore(Limits(ttl=ttl))
+                for entry in await store.restore():
+                    self._show_remembered(entry)
+        finally:
+            if self._plans is not None and not self._plans.done():
+                self._plans.set_result(store)
+            # ``#uploads[data-remembered]``: how many were listed ("off": nothing is remembered this time).
+            listed = str(len(self._remembered)) if store is not None else "off"
+            self._post({"kind": "page", "ops": json.dumps([["#uploads", "@data-remembered", listed]])})
+
+    async def _upload_ttl(self) -> float | None:
+        try:
+            answer = await self.transport.request(HttpRequest("GET", self.origin + PAGE_API, timeout=15))
+        except EngineError:
+            return None
+        body = answer.json_body
+        data = body.get("data") if answer.status == 200 and isinstance(body, dict) else None
+        ttl = data.get("uploadTtlSeconds") if isinstance(data, dict) else None
+        return float(ttl) if isinstance(ttl, int | float) and ttl > 0 else None
+
+    def _show_remembered(self, entry: Entry) -> None:
+        slug = entry.key.slug
+        if slug in self._remembered or any(u.file_key == entry.key for u in self.uploads.values()):
+            return
+        row = view.RememberedRow(self._draw_row, slug, entry.key.name, entry.key.size, entry.done, self.texts)
+        self._remembered[slug] = (row, entry.key)
+
+    async def forget(self, slug: str) -> None:
+        """The row's "Forget": its plan goes (the server's upload stays until its TTL)."""
+        remembered = self._remembered.pop(slug, None)
+        if remembered is None:
+            return
+        row, key = remembered
+        row.remove()
+        plans = await self._plans if self._plans is not None else None
+        if plans is not None:
+            await plans.forget(key)
+
+    def _keep_plan(self, upload: Upload, snapshot: UploadSnapshot) -> None:
+        """Save, touch or forget the upload's remembered plan, as its snapshots say (``Bookkeeping``)."""
+        assert upload.book is not None and self._plans is not None
+        plans = self._plans.result()
+        controller = upload.controller
+        if plans is None or controller is None:
+            return
+        action = upload.book.step(snapshot, time.time())
+        key = upload.file_key
+        if action == Bookkeeping.SAVE and controller.plan is not None:
+            self._background(self._save_plan(plans, upload, controller.plan, snapshot.bytes_done))
+        elif action == Bookkeeping.TOUCH:
+            self._background(plans.touch(key, snapshot.bytes_done))
+        elif action == Bookkeeping.FORGET:
+            self._background(self._forget_plan(plans, upload))
+
+    async def _save_plan(self, plans: PlanStore, upload: Upload, plan: ChunkPlan, done: int) -> None:
+        if await plans.save(upload.file_key, plan, done) and upload.key in self._live:
+            state = upload.controller.state if upload.controller is not None else None
+            if state is not UploadState.FINISHED:
+                upload.row.mark("plan-saved", "1")
+
+    async def _forget_plan(self, plans: PlanStore, upload: Upload) -> None:
+        await plans.forget(upload.file_key)
+        if upload.key in self._live:
+            upload.row.mark("plan-saved", "0")
 
     def clear(self) -> None:
         """Remove every row; uploads under way stop (the server keeps what it has: choosing the file again

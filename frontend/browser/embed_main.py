@@ -26,7 +26,7 @@ _texts = texts_for(_raw.get("lang"))
 _bridge = HostBridge(window, _texts)
 try:
     _options = AppOptions(
-        parallel=int(_raw.get("parallel", 3)),
+        parallel=None if _raw.get("parallel") is None else int(_raw["parallel"]),
         texts=_texts,
         accept=Accept.parse(_raw.get("accept")),
         max_size=_raw.get("maxSize"),

@@ -78,6 +78,11 @@ class Texts(StartupTexts):
     download_finished_detail: str
     checked_against: str
     not_checked: str
+    # Uploads remembered across a reload (``plan_store.py``): their rows until the file is chosen again
+    remembered_detail: str
+    remembered_plain: str  # how much was sent is not known (the page did not note it yet)
+    button_forget: str
+    rehashing_detail: str  # a remembered plan did not fit the file: hashed again
     # The page's own words (its HTML is in English; Python writes these over it in another language)
     page_upload_heading: str
     page_downloads_heading: str
@@ -186,6 +191,11 @@ EN = Texts(
     download_finished_detail="{label}: {total}, {check}",
     checked_against="checked against the server's {digests}",
     not_checked="not checked: the server gave no digest",
+    remembered_detail="Unfinished: {done} of {total} sent. Choose the file again to continue, without "
+    "reading it again",
+    remembered_plain="Unfinished. Choose the file again to continue, without reading it again",
+    button_forget="Forget",
+    rehashing_detail="The file changed since it was last read: reading it again… {percent}%",
     page_upload_heading="Upload",
     page_downloads_heading="Files on the server",
     page_drop_note="Uploads resume after a pause, a lost connection or a reload: choose the same file again "
@@ -266,6 +276,10 @@ ZH = Texts(
     download_finished_detail="{label}：{total}，{check}",
     checked_against="已与服务器的 {digests} 核对",
     not_checked="未核对：服务器没有提供摘要",
+    remembered_detail="未完成：已发送 {done} / {total}。再次选择该文件即可继续，无需重新读取",
+    remembered_plain="未完成。再次选择该文件即可继续，无需重新读取",
+    button_forget="忘记",
+    rehashing_detail="文件在上次读取后被修改了：正在重新读取… {percent}%",
     page_upload_heading="上传",
     page_downloads_heading="服务器上的文件",
     page_drop_note="暂停、断网或刷新页面后都能继续上传：再次选择同一个文件，只会发送缺少的部分。",

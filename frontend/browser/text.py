@@ -62,13 +62,15 @@ def percent(snapshot: UploadSnapshot) -> float:
     return snapshot.percent
 
 
-def detail(snapshot: UploadSnapshot, texts: Texts = EN) -> str:
-    """The line under the bar: what is happening, how fast, how long it should take."""
+def detail(snapshot: UploadSnapshot, texts: Texts = EN, rehashed: bool = False) -> str:
+    """The line under the bar: what is happening, how fast, how long it should take. ``rehashed``: the plan
+    remembered for the file did not fit it, and it is hashed again (``UploadController.rehashed``)."""
     state = snapshot.state
     label = texts.state(state)
     done, total = size(snapshot.bytes_done), size(snapshot.bytes_total)
     if state is UploadState.HASHING:
-        return texts.hashing_detail.format(label=label, percent=f"{snapshot.hash_percent:.0f}")
+        template = texts.rehashing_detail if rehashed else texts.hashing_detail
+        return template.format(label=label, percent=f"{snapshot.hash_percent:.0f}")
     if state is UploadState.UPLOADING:
         parts = [texts.done_of_total.format(done=done, total=total)]
         if snapshot.speed:
@@ -89,6 +91,13 @@ def detail(snapshot: UploadSnapshot, texts: Texts = EN) -> str:
     if state is UploadState.FINISHED:
         return texts.finished_detail.format(label=label, total=total)
     return label
+
+
+def remembered(done: int, total: int, texts: Texts = EN) -> str:
+    """The row of an upload a previous page left unfinished, until its file is chosen again."""
+    if done <= 0:
+        return texts.remembered_plain
+    return texts.remembered_detail.format(done=size(done), total=size(total))
 
 
 def error(snapshot: UploadSnapshot, texts: Texts = EN) -> str | None:

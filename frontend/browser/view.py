@@ -12,8 +12,15 @@ repaint also carries the row's HTML. How often ``render`` is called is the calle
 Each row carries attributes for people and tests alike: ``data-key`` (the row), ``data-name`` (the file's
 name), ``data-state`` (the engine's state value: ``hashing``, ``uploading``, ``pause``, ``retrying``,
 ``finish``, ``failed``...; written last), ``data-percent`` (0-100, whole numbers, bytes the server has
-confirmed; the bar also shows hashing progress), ``data-in-flight`` (chunk requests under way) and
-``data-file-id`` once hashed.
+confirmed; the bar also shows hashing progress), ``data-in-flight`` (chunk requests under way),
+``data-file-id`` once hashed, and where chunk plans are remembered across reloads (``plan_store.py``):
+``data-plan-saved`` (``1`` while the file's plan is remembered, ``0`` once forgotten: the upload finished)
+and ``data-plan``, for an upload that started from a remembered plan: ``remembered`` (it was not hashed),
+then ``rehashed`` if the plan did not fit the file (it was hashed again).
+
+An upload a previous page left unfinished has a ``RememberedRow`` in the same list until its file is chosen
+again: ``li.upload.remembered`` with ``data-file`` (the file's name; not ``data-name``, which names the rows
+of uploads) and a "Forget" button.
 """
 
 from __future__ import annotations
@@ -100,9 +107,15 @@ class UploadRow:
         self._shown[what] = value
         return True
 
-    def changes(self, snapshot: UploadSnapshot) -> list[Op]:
+    def mark(self, name: str, value: str) -> None:
+        """Set ``data-<name>`` on the row now (``data-plan``, ``data-plan-saved``: see the module docstring)."""
+        if self._changed("@" + name, value):
+            self._draw(self.row_id, json.dumps([["", f"@data-{name}", value]]), self._html)
+            self._html = None
+
+    def changes(self, snapshot: UploadSnapshot, rehashed: bool = False) -> list[Op]:
         """What to write to show ``snapshot`` (only what changed since the last call); ``data-state`` last,
-        so when it changes the rest is up to date."""
+        so when it changes the rest is up to date. ``rehashed``: see ``text.detail``."""
         ops: list[Op] = []
         bar = text.percent(snapshot)  # hashing progress while hashing, then confirmed bytes
         if self._changed("width", f"{bar:.1f}%"):
@@ -113,7 +126,7 @@ class UploadRow:
         confirmed = int(snapshot.percent)
         if self._changed("percent", confirmed):
             ops.append(["", "@data-percent", str(confirmed)])
-        detail = text.detail(snapshot, self.texts)
+        detail = text.detail(snapshot, self.texts, rehashed)
         if self._changed("detail", detail):
             ops.append([".upload-detail", "textContent", detail])
         if self._changed("in_flight", snapshot.in_flight):
@@ -139,12 +152,45 @@ class UploadRow:
             ops.append(["", "@data-state", snapshot.state.value])
         return ops
 
-    def render(self, snapshot: UploadSnapshot) -> None:
+    def render(self, snapshot: UploadSnapshot, rehashed: bool = False) -> None:
         """Draw what changed (the first time: add the row too), in one message to the page."""
-        ops = self.changes(snapshot)
+        ops = self.changes(snapshot, rehashed)
         if ops or self._html is not None:
             self._draw(self.row_id, json.dumps(ops, separators=(",", ":")), self._html)
             self._html = None
+
+
+REMEMBERED_HTML = """\
+<li id="{row_id}" class="upload remembered" data-file="{name}">
+<div class="upload-head">
+  <span class="upload-name" title="{name}">{name}</span>
+  <span class="upload-size">{size}</span>
+  <button type="button" class="button small" data-action="forget" data-key="{key}">{forget}</button>
+</div>
+<div class="upload-foot"><span class="upload-detail">{detail}</span></div>
+</li>
+"""
+
+
+class RememberedRow:
+    """An upload a previous page left unfinished (``plan_cache.Entry``), until its file is chosen again.
+    ``key``: what its button's action names (``data-key``)."""
+
+    def __init__(self, draw: Draw, key: str, name: str, size: int, done: int, texts: Texts = EN) -> None:
+        self.row_id = f"remembered-{key}"
+        self._draw = draw
+        html = REMEMBERED_HTML.format(
+            row_id=escape(self.row_id),
+            key=escape(key),
+            name=escape(name),
+            size=escape(text.size(size)),
+            forget=escape(texts.button_forget),
+            detail=escape(text.remembered(done, size, texts)),
+        )
+        draw(self.row_id, "[]", html)
+
+    def remove(self) -> None:
+        self._draw(self.row_id, '[["","remove",null]]', None)
 
 
 def render_downloads(

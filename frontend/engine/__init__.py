@@ -23,9 +23,10 @@ Layout (one concept per module):
 - ``retry.py``     which failures are retried, the backoff (exponential, full jitter), the resend budget
 - ``progress.py``  percent, speed over a moving window, ETA
 - ``protocol.py``  the seed's two requests and the envelope ``{code, msg, data}``
-- ``needed.py``    what the server still needs: an ordered set that only shrinks, and what is in flight
+- ``needed.py``    what the server still needs: ranges of chunk indexes that only shrink, and what is in flight
 - ``rounds.py``    one round of chunk requests: ``parallel`` lanes until done, paused, or an error
 - ``uploader.py``  ``UploadController``: hash -> handshake -> rounds of chunks -> finished; pause/continue
+- ``plan_cache.py`` chunk plans remembered across reloads (no second hashing): keys, bounds, expiry, encoding
 - ``proof.py``     ``--auth-secret`` mode: the token on every request (``UploadConfig.token``), and the proof
                    of possession a handshake for a file already stored asks for (``wire.possession``)
 
@@ -85,10 +86,12 @@ the file part) and let fetch set the multipart Content-Type; a chunk's file part
 ``req.stall_timeout`` (no progress for that long: raise ``TransportError``). ``base_url`` must be absolute
 (a PyScript worker's location is a ``blob:`` URL).
 
-Several files = several controllers sharing one transport. To skip hashing after a reload, keep
-``ctl.plan.to_dict()`` (e.g. in localStorage, keyed by name/size/last_modified) and pass
-``plan=ChunkPlan.from_dict(...)``. Errors the UI may see are catalogued in ``errors.Err`` plus the
-server's own ``error`` names (``wire.errors.ErrorName``, e.g. ``CHUNK_LIST_CONFLICT``, ``FILE_TOO_LARGE``).
+Several files = several controllers sharing one transport. To skip hashing after a reload, remember
+``ctl.plan`` (``plan_cache.py``: keyed by name/size/last_modified, bounded, expiring; never an unbounded
+localStorage) and pass it back as ``plan=``: the upload then starts in UPLOADING, and if the server's checks
+show the file no longer fits the plan, the controller hashes it again (``ctl.rehashed``). Errors the UI may
+see are catalogued in ``errors.Err`` plus the server's own ``error`` names (``wire.errors.ErrorName``, e.g.
+``CHUNK_LIST_CONFLICT``, ``FILE_TOO_LARGE``).
 """
 
 from .chunking import CHUNK_SIZE, Chunk, ChunkPlan

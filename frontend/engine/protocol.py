@@ -7,6 +7,10 @@
   puts ``file`` first, our server accepts either order, and with the ids first it knows where the bytes go
   before they arrive): ``data`` is the list of chunk ids still needed, ``[]`` once the file is complete.
 
+Our engine adds ``?answer=ranges`` to both (``wire.needed_ranges``): our server then answers the chunks still
+needed as ``{needed, ranges}`` of indexes, whose size does not grow with the chunk count; a server that does
+not know it (the seed's) ignores the query and answers the list, which is read as well.
+
 Every answer is the envelope ``{code, msg, data}``: ``code`` 0 on success; on error our server sets ``code``
 to the HTTP status and adds ``error`` (a stable name such as ``"CHUNKS_DAMAGED"``).
 """
@@ -15,6 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from wire import needed_ranges
+from wire.errors import WireError
+from wire.needed_ranges import ANSWER_QUERY, ANSWER_RANGES, Ranges
+
 from .chunking import ChunkPlan
 from .errors import EngineError, Err, ServerError
 from .ports import FilePart, FileRange, FormBody, FormField, HttpRequest, HttpResponse, JsonBody
@@ -22,6 +30,7 @@ from .ports import FilePart, FileRange, FormBody, FormField, HttpRequest, HttpRe
 HANDSHAKE_PATH = "/api/upload/handshake"
 UPLOAD_PATH = "/api/upload"
 FILES_PATH = "/upload/"
+COMPACT = f"?{ANSWER_QUERY}={ANSWER_RANGES}"  # the compact answer, asked on both requests
 
 
 def handshake_request(
@@ -38,7 +47,7 @@ def handshake_request(
     body["size"] = plan.size
     return HttpRequest(
         "POST",
-        _join(base_url, HANDSHAKE_PATH),
+        _join(base_url, HANDSHAKE_PATH + COMPACT),
         {"content-type": "application/json"},
         JsonBody(body),
         timeout,
@@ -59,7 +68,7 @@ def chunk_request(
     # The seed appends 'file', 'chunkId', 'fileId'; the ids go first here (the server reads parts in order:
     # knowing the upload and the chunk before the bytes, it can write an in-order chunk straight to the file).
     form = FormBody((FormField("chunkId", chunk_id), FormField("fileId", file_id), FilePart("file", data)))
-    return HttpRequest("POST", _join(base_url, UPLOAD_PATH), {}, form, timeout, stall_timeout)
+    return HttpRequest("POST", _join(base_url, UPLOAD_PATH + COMPACT), {}, form, timeout, stall_timeout)
 
 
 # RFC 3986 section 2.3: "unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"" (and "/" stays a separator).
@@ -95,17 +104,23 @@ def envelope_data(resp: HttpResponse) -> Any:
     return body.get("data")
 
 
-def handshake_result(data: Any, plan: ChunkPlan) -> str | list[str]:
-    """The handshake's ``data``: a URL (str), or the needed chunk ids, each checked against the plan."""
+def handshake_result(data: Any, plan: ChunkPlan) -> str | Ranges:
+    """The handshake's ``data``: a URL (str), or the chunks still needed (``needed_of``)."""
     if isinstance(data, str):
         if not data:
             raise EngineError(Err.BAD_RESPONSE, "the handshake answered an empty URL")
         return data
-    return needed_ids(data, plan)
+    return needed_of(data, plan)
 
 
-def needed_ids(data: Any, plan: ChunkPlan) -> list[str]:
-    """A list of still-needed chunk ids; each must be one of the plan's."""
+def needed_of(data: Any, plan: ChunkPlan) -> Ranges:
+    """The chunks still needed as ranges of indexes, from the compact ``{needed, ranges}`` or from the seed's
+    list of ids (each must be one of the plan's)."""
+    if isinstance(data, dict):
+        try:
+            return needed_ranges.parse(data, len(plan.chunks))
+        except WireError as exc:
+            raise EngineError(Err.BAD_RESPONSE, f"the server's list of needed chunks: {exc}") from None
     if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
         raise EngineError(Err.BAD_RESPONSE, "expected a list of chunk ids in data")
     if not plan.id_set.issuperset(data):  # one set operation per answer (answers list up to every chunk)
@@ -113,7 +128,8 @@ def needed_ids(data: Any, plan: ChunkPlan) -> list[str]:
         raise EngineError(
             Err.BAD_RESPONSE, f"the server asked for chunk {cid[:48]!r}, which is not in this file"
         )
-    return data
+    indexes = sorted({chunk.index for chunk in map(plan.by_id, data) if chunk is not None})
+    return needed_ranges.from_indexes(indexes)
 
 
 def _server_error(status: int, body: Any, fallback: str) -> ServerError:

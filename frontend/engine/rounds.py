@@ -1,9 +1,10 @@
-"""One round of chunk requests: ``parallel`` lanes, each sending one needed chunk after another, until none
-is left, an answer says [] or something stops new chunks.
+"""One round of chunk requests: lanes (as many as ``in_flight.py`` asks, more as the link shows it needs
+them), each sending one needed chunk after another, until none is left, an answer says [] or something stops
+new chunks.
 
 Each request is a form (chunkId, fileId, then the file part: a ``FileRange`` the transport slices or reads as
-it sends, so at most ``parallel`` chunks are in memory), and each answer the list of chunk ids the server
-still needs (``needed.py`` keeps it). A round ends (``RoundEnd``):
+it sends, so at most one chunk per lane is in memory), and each answer what the server still needs
+(``needed.py`` keeps it). A round ends (``RoundEnd``):
 
 - DONE: an answer said []: the server has assembled the file;
 - STOPPED: the upload was paused (``stopping()``); the requests in flight were let finish, and counted;
@@ -31,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from wire.needed_ranges import Ranges
+
 from . import protocol
 from .checking import check_damaged, checked_chunk
 from .chunking import Chunk, ChunkPlan
@@ -57,8 +60,8 @@ class ChunkSender:
     stall_timeout: float | None = None  # seconds without progress before the transport gives a request up
     verify: bool = False  # read and check each chunk before sending it (sources that are not snapshots)
 
-    async def send(self, plan: ChunkPlan, chunk: Chunk) -> list[str]:
-        """Post ``chunk``; the ids the server still needs. Raises what the request and the check found."""
+    async def send(self, plan: ChunkPlan, chunk: Chunk) -> Ranges:
+        """Post ``chunk``; the chunks the server still needs. Raises what the request and the check found."""
         data: bytes | FileRange
         if self.verify:
             data = await checked_chunk(self.source, chunk)
@@ -74,7 +77,7 @@ class ChunkSender:
         )
         try:
             resp = await self.transport.request(req)
-            return protocol.needed_ids(protocol.envelope_data(resp), plan)
+            return protocol.needed_of(protocol.envelope_data(resp), plan)
         except TransportError:
             await checked_chunk(self.source, chunk)  # the file may be why the request failed
             raise
@@ -97,21 +100,29 @@ class ChunkRound:
         needed: NeededChunks,
         budget: ResendBudget,
         *,
-        parallel: int,
+        lanes: Callable[[], int],
         stopping: Callable[[], bool],
         on_change: Callable[[], None],
         on_stored: Callable[[Chunk], None],
+        on_answered: Callable[[float, int], None] = lambda seconds, in_flight: None,
+        now: Callable[[], float] = lambda: 0.0,
     ) -> None:
-        """``stopping``: whether new chunks must not start (the upload is paused); ``on_change``: called when
-        a chunk starts or ends; ``on_stored``: with each chunk the server confirmed."""
+        """``lanes``: how many chunks to keep in flight (read at the start and after each answer: the round
+        adds lanes when it grows); ``stopping``: whether new chunks must not start (the upload is paused);
+        ``on_change``: called when a chunk starts or ends; ``on_stored``: with each chunk the server
+        confirmed; ``on_answered``: with each chunk answered 200, its request's seconds (by ``now``) and the
+        requests in flight then, this one included."""
         self._sender = sender
         self._plan = plan
         self._needed = needed
         self._budget = budget
-        self._parallel = parallel
+        self._lanes_wanted = lanes
+        self._lanes: list[asyncio.Future[None]] = []
         self._stopping = stopping
         self._on_change = on_change
         self._on_stored = on_stored
+        self._on_answered = on_answered
+        self._now = now
         # What the lanes learned; any of it stops new chunks.
         self._done = False  # an answer said []
         self._ask_server = False  # 404 UNKNOWN_UPLOAD, or 422 CHUNKS_DAMAGED
@@ -119,11 +130,12 @@ class ChunkRound:
         self._retryable: EngineError | None = None
 
     async def run(self) -> RoundEnd:
-        lanes = [asyncio.ensure_future(self._lane()) for _ in range(self._parallel)]
+        self._widen()
         try:
-            await asyncio.gather(*lanes)
+            while not all(lane.done() for lane in self._lanes):  # lanes may be added meanwhile
+                await asyncio.gather(*self._lanes)
         finally:
-            for lane in lanes:  # only when cancelled (or a bug): abort what is still in flight
+            for lane in self._lanes:  # only when cancelled (or a bug): abort what is still in flight
                 lane.cancel()
             self._needed.in_flight.clear()
         if self._done:
@@ -138,6 +150,12 @@ class ChunkRound:
             raise self._retryable
         return RoundEnd.ASK_SERVER  # nothing left to send, but no answer said []
 
+    def _widen(self) -> None:
+        """Start lanes until as many are running as wanted (never fewer than one)."""
+        running = sum(not lane.done() for lane in self._lanes)
+        for _ in range(max(1, self._lanes_wanted()) - running):
+            self._lanes.append(asyncio.ensure_future(self._lane()))
+
     def _stopped(self) -> bool:
         learned = self._done or self._ask_server or self._fatal is not None or self._retryable is not None
         return learned or self._stopping()
@@ -150,6 +168,7 @@ class ChunkRound:
                 return  # the rest is in flight in other lanes (a chunk sent again goes with its lane)
             self._needed.in_flight.add(chunk.id)
             self._on_change()
+            started = self._now()
             try:
                 answer = await self._sender.send(self._plan, chunk)
             except asyncio.CancelledError:
@@ -158,12 +177,16 @@ class ChunkRound:
                 self._needed.in_flight.discard(chunk.id)
                 self._failed(chunk, exc)
             else:
+                in_flight = len(self._needed.in_flight)
                 self._needed.in_flight.discard(chunk.id)
                 self._needed.confirm(chunk.id, answer)
                 self._budget.chunk_stored(chunk.id)
                 self._on_stored(chunk)
+                self._on_answered(self._now() - started, in_flight)
                 if not answer:
                     self._done = True
+                elif not self._stopped():
+                    self._widen()
             self._on_change()
 
     def _failed(self, chunk: Chunk, exc: Exception) -> None:

@@ -23,7 +23,11 @@ the state comes to rest. Decisions:
   stored chunks damaged -> handshake again (at most ``max_rehandshakes`` times in a row without progress).
   A chunk damaged on the way is sent again by its round. Other 4xx -> FAILED with the server's message.
 - **The file changed** since it was hashed: FAILED with FILE_CHANGED (``checking.py``: when a chunk is read
-  again).
+  again). With a plan the page remembered (``plan=``, ``plan_cache.py``) the file may have changed before it
+  was chosen, its name, size and modification time kept: then the controller hashes it again and goes on
+  (once; ``rehashed`` says so). The server's checks tell: a chunk refused as it arrived (422
+  CHUNK_MISMATCH, then read again: FILE_CHANGED) or an assembled file that is not ``fileId`` (422
+  FILE_MISMATCH). A remembered plan goes straight to UPLOADING (its first handshake is not "hashing").
 - **Cancellation.** ``cancel()`` aborts the run, in-flight requests included (the transport sees
   ``CancelledError``); the upload ends PAUSED (or CHOSEN if it was hashing) and can be resumed.
 """
@@ -37,11 +41,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
 
+from wire.errors import ErrorName
+from wire.needed_ranges import Ranges
+
 from . import proof, protocol
 from .checking import check_damaged
 from .chunking import CHUNK_SIZE, Chunk, ChunkPlan
 from .errors import EngineError, Err, IllegalTransition, ServerError, internal
 from .hashing import hash_file, upload_name
+from .in_flight import InFlight
 from .needed import NeededChunks
 from .ports import Clock, FileSource, Listener, Transport, UploadSnapshot
 from .progress import RateMeter, byte_percent, chunk_percent, eta
@@ -58,11 +66,15 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class UploadConfig:
     chunk_size: int = CHUNK_SIZE  # the seed's 1 MiB; the server must see the same chunk list to resume
-    parallel: int = 3  # chunk requests in flight at once
+    parallel: int = 3  # chunk requests in flight at once, at least
+    max_parallel: int = 6  # at most, as the link asks (in_flight.py); = parallel for a fixed number
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_chunk_resends: int = 3  # per chunk after 422 CHUNK_MISMATCH; rounds of 422 CHUNKS_DAMAGED per upload
     max_rehandshakes: int = 3  # in a row without progress, after 404 UNKNOWN_UPLOAD / an empty needed set
-    request_timeout: float | None = 120.0  # passed to the transport in each HttpRequest
+    # No bound on a whole exchange by default: a request that stops making progress is caught by
+    # ``stall_timeout``, while a total bound would fail every chunk of a slow link (1 MiB at 64 kbit/s takes
+    # 131 s). Passed to the transport in each HttpRequest.
+    request_timeout: float | None = None
     stall_timeout: float | None = STALL_TIMEOUT  # seconds without progress, likewise (retry.py: why 60 s)
     verify_chunks: bool = False  # read and re-hash each chunk before sending it (sources that are not
     # snapshots); by default the transport slices the file itself and a chunk is checked only when it fails
@@ -74,6 +86,10 @@ class UploadConfig:
     def __post_init__(self) -> None:
         if self.parallel < 1:
             raise ValueError(f"parallel must be at least 1, got {self.parallel}")
+        if self.max_parallel < self.parallel:
+            raise ValueError(
+                f"max_parallel ({self.max_parallel}) must be at least parallel ({self.parallel})"
+            )
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
         if self.stall_timeout is not None and not self.stall_timeout > 0:
@@ -109,8 +125,11 @@ class UploadController:
         self._listeners: list[Listener] = [listener] if listener is not None else []
         self._sm = StateMachine()
         self._plan = plan
+        self._remembered = plan is not None  # a plan from before: the file may not match it (re-hash once)
+        self.rehashed = False  # True once a remembered plan did not fit the file and it was hashed again
         self._needed: NeededChunks | None = None  # None until a handshake has answered
         self._budget = ResendBudget(self.config.max_chunk_resends)
+        self._in_flight = InFlight(self.config.parallel, self.config.max_parallel, self.config.chunk_size)
         self._sender = ChunkSender(
             source,
             transport,
@@ -219,7 +238,10 @@ class UploadController:
         """Begin a run from a resting state. Its first state is taken at once, so the state always says
         whether a run is going (a pause right after ``start()`` pauses it)."""
         origin = self._sm.state
-        hashing = self._plan is None or (origin is C.CHOSEN and self._needed is None)
+        # A remembered plan starts uploading at once (its handshake is the first step of UPLOADING), unless
+        # only prepared: ``prepare()`` ends CHOSEN, which only HASHING leads back to.
+        prepared_plan = origin is C.CHOSEN and self._needed is None and (prepare_only or not self._remembered)
+        hashing = self._plan is None or prepared_plan
         self._prepare_only = prepare_only
         self._error = None
         self._attempt = 0  # a new run (the user retried) gets the whole retry budget again
@@ -230,12 +252,24 @@ class UploadController:
             self._begin_uploading()
         # Prepared (CHOSEN): the handshake's answer is at hand, as the seed's start button uses it; a stale
         # answer corrects itself (404 -> handshake). Continuing (PAUSED/FAILED): ask the server first.
-        self._task = asyncio.create_task(self._run(hashing, handshake_first=origin is not C.CHOSEN))
+        handshake_first = origin is not C.CHOSEN or self._needed is None
+        self._task = asyncio.create_task(self._run(hashing, handshake_first=handshake_first))
         return self._task
 
     async def _run(self, hashing: bool, handshake_first: bool) -> None:
         try:
-            await self._stages(hashing, handshake_first)
+            try:
+                await self._stages(hashing, handshake_first)
+            except EngineError as exc:
+                if not self._plan_misfits(exc):
+                    raise
+                self._drop_plan(exc)
+                if self._sm.state in DRAINING:
+                    raise  # paused meanwhile: FAILED, and the retry hashes
+                self._go(C.FAILED)  # the table's retry edge (FAILED -> HASHING); the failure is not shown
+                self._go(C.HASHING)
+                self._emit()
+                await self._stages(True, False)
         except asyncio.CancelledError:
             self._settle_cancelled()
             raise
@@ -313,6 +347,21 @@ class UploadController:
         """The ``name`` the handshake sends (and the link carries), if any."""
         return upload_name(self.source.name) if self.config.send_name else None
 
+    def _plan_misfits(self, exc: EngineError) -> bool:
+        """Whether ``exc`` says that the remembered plan is not this file's: a chunk is not what the plan
+        says (FILE_CHANGED), or the server assembled the plan's chunks into another file (FILE_MISMATCH)."""
+        mismatch = isinstance(exc, ServerError) and exc.server_error == ErrorName.FILE_MISMATCH
+        return self._remembered and (exc.kind is Err.FILE_CHANGED or mismatch)
+
+    def _drop_plan(self, exc: EngineError) -> None:
+        """Forget the remembered plan: the file is hashed again (once: a plan computed here is the file's)."""
+        log.info("%r does not match its remembered plan (%s): hashing it again", self.source.name, exc)
+        self._remembered = False
+        self.rehashed = True
+        self._plan = self._needed = None
+        self._error = None
+        self._attempt = 0
+
     async def _hash(self) -> None:
         self._hashed = 0
         self._meter.reset(self.clock.now(), 0)
@@ -377,7 +426,7 @@ class UploadController:
             waker.cancel()
             self._retry_in = None
 
-    async def _handshake(self) -> str | list[str]:
+    async def _handshake(self) -> str | Ranges:
         plan = self._plan_or_fail()
         req = protocol.handshake_request(
             self.base_url,
@@ -388,7 +437,9 @@ class UploadController:
         )
         while True:
             try:
+                started = self.clock.now()
                 resp = await self.transport.request(req)
+                self._in_flight.saw_request(self.clock.now() - started)  # a small request: mostly latency
                 return protocol.handshake_result(protocol.envelope_data(resp), plan)
             except ServerError as exc:
                 # --auth-secret: a stored file's URL is answered only to proof of its bytes (proof.py).
@@ -440,10 +491,12 @@ class UploadController:
             self._plan_or_fail(),
             self._needed,
             self._budget,
-            parallel=self.config.parallel,
+            lanes=lambda: self._in_flight.lanes,
             stopping=lambda: self._stopping,
             on_change=self._emit,
             on_stored=self._stored,
+            on_answered=self._answered,
+            now=self.clock.now,
         )
         return await chunks.run()
 
@@ -454,6 +507,11 @@ class UploadController:
         self._sent += chunk.size
         self._attempt = 0
         self._meter.add(self.clock.now(), self._sent)
+
+    def _answered(self, seconds: float, in_flight: int) -> None:
+        """A chunk request was answered after ``seconds`` with ``in_flight`` out: the lanes may follow the
+        link (``in_flight.py``)."""
+        self._in_flight.chunk_answered(seconds, self._meter.rate(self.clock.now()), in_flight)
 
     def _finish(self, url: str | None) -> None:
         self._url = self._url or url

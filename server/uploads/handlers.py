@@ -3,6 +3,9 @@
 - ``POST /api/upload/handshake``: JSON ``{fileId, ext, chunkIds[, name, size]}``
 - ``POST /api/upload``: multipart form with ``file``, ``chunkId``, ``fileId`` in any order (``chunk_form``
   reads it into the ids and a body the service pulls the chunk's bytes from).
+
+Both answer the chunks still needed as the seed's list of ids, or, with ``?answer=ranges``, as the compact
+``{needed, ranges}`` (``wire.needed_ranges``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from server.storage.contract import StoredFile
 from server.uploads.chunk_form import ChunkForm
 from server.uploads.form import boundary_of
 from server.uploads.protocol import parse_handshake
+from wire.needed_ranges import ANSWER_QUERY, ANSWER_RANGES
 from wire.possession import PROOF_FIELD
 
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the chunk's bytes
@@ -64,12 +68,26 @@ async def handshake(request: web.Request) -> web.Response:
         body, max_chunks=settings.max_chunks_per_file, max_file_bytes=settings.max_file_bytes
     )
     check_handshake(request, hs)  # --auth-secret: the token allows this file and size (else nothing)
+    compact = _compact(request)
     result = await request.app[UPLOADS].handshake(hs, client=request[CLIENT])
     if isinstance(result, StoredFile):
         # --auth-secret: knowing the MD5 is not enough, the client proves it has the bytes (else nothing).
         await check_possession(request, hs, result, body.get(PROOF_FIELD))
         return envelope.ok(file_url(request, hs.file_id, hs.ext, hs.name))
-    return envelope.ok(result)
+    return envelope.ok(result.render(compact))
+
+
+def _compact(request: web.Request) -> bool:
+    """Whether the client asked for the compact answer (``?answer=ranges``); any other value is refused, so
+    that a typo does not silently get the seed's quadratic answers."""
+    value = request.query.get(ANSWER_QUERY)
+    if value is None:
+        return False
+    if value != ANSWER_RANGES:
+        raise ApiError(
+            E.BAD_FIELD, f"{ANSWER_QUERY}={value[:40]!r} is not known: leave it out, or ask {ANSWER_RANGES!r}"
+        )
+    return True
 
 
 async def _pieces(request: web.Request, timeout: float) -> AsyncIterator[bytes]:
@@ -99,6 +117,7 @@ async def upload_chunk(request: web.Request) -> web.Response:
             "bytes are accepted",
         )
     charge_upload_bytes(request, request.content_length or settings.max_chunk_bytes)
+    compact = _compact(request)
     form = ChunkForm(
         _pieces(request, settings.body_timeout_seconds),
         boundary_of(request.headers.get(hdrs.CONTENT_TYPE, "")),
@@ -114,4 +133,4 @@ async def upload_chunk(request: web.Request) -> web.Response:
     finally:
         form.close()
     count_upload(request, body.size)
-    return envelope.ok(needed)
+    return envelope.ok(needed.render(compact))

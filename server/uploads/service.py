@@ -66,6 +66,7 @@ from server.uploads.coordination import (
     TailGate,
 )
 from server.uploads.protocol import ChunkId, Handshake
+from server.uploads.still_needed import COMPLETE, RecentAnswers, StillNeeded
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +114,21 @@ def _missing(upload: Upload) -> int:
 
 def _same(a: Upload, b: Upload) -> bool:
     """Whether two looks at an upload saw the same upload (not one replaced by another handshake)."""
-    return a.created_at == b.created_at and a.chunk_ids == b.chunk_ids
+    return a.created_at == b.created_at and (a.chunk_ids is b.chunk_ids or a.chunk_ids == b.chunk_ids)
 
 
 class UploadService:
-    def __init__(self, store: Store, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        on_published: Callable[[StoredFile], None] = lambda stored: None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.on_published = on_published  # told of each file published (returns at once, never raises)
         self.locks: Locks
         self.tails: Ends
         if isinstance(store, SharedLocks):  # several processes share the store: so do the locks
@@ -128,6 +136,7 @@ class UploadService:
         else:
             self.locks, self.tails = KeyedLocks(), TailGate()
         self._in_place = store if isinstance(store, AssemblesInPlace) else None
+        self._answers = RecentAnswers()
         self._advancing: dict[str, asyncio.Task[None]] = {}
         self._advance_again: set[str] = set()
         # Rivals of a published file that a chunk was being written into when it was published: dropped by
@@ -170,7 +179,7 @@ class UploadService:
 
     # -- the handshake ----------------------------------------------------------------------------------------
 
-    async def handshake(self, hs: Handshake, client: str | None = None) -> StoredFile | list[str]:
+    async def handshake(self, hs: Handshake, client: str | None = None) -> StoredFile | StillNeeded:
         """The published file if its content is already stored, else the chunk ids still needed, in order.
 
         A refused handshake (no space, too many uploads) writes nothing: the extension is offered
@@ -240,20 +249,18 @@ class UploadService:
                 f"{client} has {limit} unfinished uploads, the most one client may have; finish some first",
             )
 
-    @staticmethod
-    def _needed(upload: Upload) -> list[str]:
-        assert upload.chunk_ids is not None, "a chunked upload"
-        stored = upload.stored
-        return [chunk_id for index, chunk_id in enumerate(upload.chunk_ids) if index not in stored]
+    def _needed(self, upload: Upload, added: int | None = None) -> StillNeeded:
+        """What the upload still needs (``added``: the one chunk kept since its last answer, if known)."""
+        return self._answers.of(upload, added)
 
     # -- chunks -----------------------------------------------------------------------------------------------
 
-    async def receive_chunk(self, file_id: str, chunk: ChunkId, body: ChunkBody) -> list[str]:
-        """Take one chunk (reading its body); assemble (and verify) when it was the last one. Returns the ids
+    async def receive_chunk(self, file_id: str, chunk: ChunkId, body: ChunkBody) -> StillNeeded:
+        """Take one chunk (reading its body); assemble (and verify) when it was the last one. Returns what is
         still needed. A chunk of an upload already published is not read (a late duplicate: harmless)."""
         upload = await self._upload_for_chunk(file_id, chunk)
         if upload is None:
-            return []
+            return COMPLETE
         await self.check_space(0)
         token = await self._claim_tail(upload, chunk.index)
         try:
@@ -270,12 +277,12 @@ class UploadService:
             if token is not None:
                 await self.tails.release(upload.key, token)
         if needed is None:
-            return []  # the file is published
+            return COMPLETE  # the file is published
         if needed:
             self.advance_later(upload.key)
             return needed
         finished = await self._assemble_when_free(upload.key)
-        return [] if isinstance(finished, StoredFile) else finished
+        return COMPLETE if isinstance(finished, StoredFile) else finished
 
     async def _claim_tail(self, upload: Upload, index: int) -> Claim | None:
         """Whether this chunk goes straight to the end of its file's assembled part: it is the next one there,
@@ -290,7 +297,7 @@ class UploadService:
             return await self._in_place.write_chunk_in_place(upload, chunk.index, body)
         return await self.store.write_chunk(upload, chunk.index, body)
 
-    async def _keep(self, seen: Upload, chunk: ChunkId, staged: StagedChunk) -> list[str] | None:
+    async def _keep(self, seen: Upload, chunk: ChunkId, staged: StagedChunk) -> StillNeeded | None:
         """Under the file's lock: keep the staged chunk unless it is not wanted (any more); the ids needed, or
         None when the file is published."""
         file_id = key_file_id(seen.key)
@@ -320,7 +327,7 @@ class UploadService:
         # Expiry counts in hours by default: one write a second (at most) per upload is plenty.
         if now - upload.updated_at >= min(1.0, self.settings.upload_ttl_seconds / 10):
             await self.store.touch_upload(upload.key, now)
-        return self._needed(upload)
+        return self._needed(upload, added=chunk.index)
 
     async def _check_bytes(self, upload: Upload, chunk: ChunkId, md5: str | None) -> None:
         """Refuse a chunk whose bytes do not have the MD5 its id names (before it is kept, so it stays needed
@@ -334,7 +341,7 @@ class UploadService:
             E.CHUNK_MISMATCH,
             f"chunk {chunk.index} does not match its chunkId: its bytes have MD5 {md5}, the chunkId says "
             f"{chunk.md5}; it was not stored, send it again",
-            self._needed(upload),  # what the seed's client sends next: this chunk among them
+            self._needed(upload).ids(),  # what the seed's client sends next: this chunk among them
         )
 
     async def check_space(self, incoming: int) -> None:
@@ -366,8 +373,7 @@ class UploadService:
         raise ApiError(E.UNKNOWN_CHUNK, f"chunkId {chunk} is not in the chunk list of file {file_id}")
 
     def _check_size(self, upload: Upload, index: int, size: int) -> None:
-        stored = upload.stored
-        total = size + sum(stored.values()) - stored.get(index, 0)  # C-speed: this runs for every chunk
+        total = size + self._answers.stored_bytes(upload) - upload.stored.get(index, 0)  # O(1) mostly
         limit = self.settings.max_file_bytes
         if total > limit:
             raise ApiError(
@@ -413,7 +419,7 @@ class UploadService:
         finally:
             del self._advancing[key]
 
-    async def _assemble_when_free(self, key: str) -> StoredFile | list[str]:
+    async def _assemble_when_free(self, key: str) -> StoredFile | StillNeeded:
         """Assemble, verify and publish the upload once nobody writes at its end: the published file (also when
         another request, or a rival upload, published it meanwhile), or the ids needed again (another request
         found damage)."""
@@ -449,6 +455,7 @@ class UploadService:
                 damaged = await self.store.damaged_chunks(upload, assembly)
                 if damaged:  # the chunks were damaged on the way (or lied about): only they are needed again
                     await self.store.drop_chunks(upload, damaged)
+                    self._answers.forget(upload)
                     shown = ", ".join(str(index) for index in damaged[:10]) + (
                         ", ..." if len(damaged) > 10 else ""
                     )
@@ -467,6 +474,7 @@ class UploadService:
             await self.store.delete_upload(upload.key)
             raise ApiError(E.FILE_MISMATCH, f"{problem}; the upload was discarded, start it again")
         stored = await self.store.publish(assembly)
+        self.on_published(stored)
         await self._drop_rivals(file_id)
         log.info(
             "assembled %s: %d bytes from %d chunks in %.2fs",

@@ -107,7 +107,9 @@ def test_reload_then_choose_again_sends_only_missing_chunks(
     finish_and_check(uploader, source)
 
     assert len(net.handshakes) == 1, net.handshakes
-    missing = net.handshakes[0]
-    assert isinstance(missing, list) and 0 < len(missing) < len(all_ids), missing
+    answer = net.handshakes[0]  # the compact answer the page asks for (``?answer=ranges``)
+    assert isinstance(answer, dict), answer
+    missing = [all_ids[i] for start, end in answer["ranges"] for i in range(start, end)]
+    assert 0 < len(missing) == answer["needed"] < len(all_ids), answer
     sent_after = [p.chunk_id for p in net.chunk_posts[before:]]
     assert sorted(sent_after) == sorted(missing), "only the chunks the server lacked, each once"

@@ -38,7 +38,7 @@ from frontend.engine import (
     UploadSnapshot,
     UploadState,
 )
-from tests.server.test_engine_against_server import AiohttpTransport
+from tests.support.aiohttp_transport import AiohttpTransport
 from tests.support.balancer import Balancer
 from tests.support.engine_doubles import BytesSource
 from tests.support.postgres import PostgresServer

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
-import uuid
 from dataclasses import replace
 
 import aiohttp
@@ -16,69 +14,19 @@ from frontend.engine import (
     FormBody,
     HttpRequest,
     HttpResponse,
-    JsonBody,
     RetryPolicy,
-    TransportError,
     UploadConfig,
     UploadController,
     UploadSnapshot,
     UploadState,
 )
-from frontend.engine.protocol import UPLOAD_PATH
+from tests.support.aiohttp_transport import AiohttpTransport
 from tests.support.engine_doubles import BytesSource
 from tests.support.server_process import ServerProcess
 
 ON_EVERY_BACKEND = True  # the local default, and PostgreSQL + S3 (tests/conftest.py)
 
 MIB = 1024 * 1024
-
-
-class AiohttpTransport:
-    """A CPython ``Transport``: bodies encoded by the engine's own ``JsonBody``/``FormBody`` encoders."""
-
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
-        self.chunk_posts = 0
-        self.stored_chunks: list[str] = []  # chunk ids the server answered 200 for
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    async def request(self, req: HttpRequest) -> HttpResponse:
-        headers = dict(req.headers)
-        data: bytes | None = None
-        if isinstance(req.body, JsonBody):
-            data = req.body.encode()
-        elif isinstance(req.body, FormBody):
-            try:
-                body = await req.body.resolved()  # a chunk's FileRange, read now (a browser slices it)
-            except Exception as exc:
-                raise TransportError(f"the file part could not be read: {exc}") from exc
-            data, headers["content-type"] = body.encode(uuid.uuid4().hex)
-        if req.url.endswith(UPLOAD_PATH):
-            self.chunk_posts += 1
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            async with self.session.request(
-                req.method,
-                req.url,
-                data=data,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=req.timeout),
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            self.in_flight -= 1
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        if isinstance(req.body, FormBody) and status == 200:
-            self.stored_chunks.append(req.body.field("chunkId") or "")
-        return HttpResponse(status, body)
 
 
 async def get_md5(http: aiohttp.ClientSession, url: str) -> str:
@@ -93,7 +41,10 @@ async def test_engine_uploads_in_parallel_to_the_real_server(
     data = random.Random(35).randbytes(3 * MIB + MIB // 2)
     transport = AiohttpTransport(http)
     ctl = UploadController(
-        BytesSource(data, "report.pdf"), transport, base_url=server.url, config=UploadConfig(parallel=3)
+        BytesSource(data, "report.pdf"),
+        transport,
+        base_url=server.url,
+        config=UploadConfig(parallel=3, max_parallel=3),
     )
     final = await ctl.upload()
     file_id = hashlib.md5(data).hexdigest()
@@ -139,7 +90,7 @@ async def test_engine_rides_out_a_server_restart(server: ServerProcess, http: ai
             revived.append(asyncio.ensure_future(asyncio.to_thread(server.restart, True, True)))
 
     seen: list[UploadState] = []
-    config = UploadConfig(parallel=1, retry=RetryPolicy(base=0.1, cap=0.5, max_attempts=100))
+    config = UploadConfig(parallel=1, max_parallel=1, retry=RetryPolicy(base=0.1, cap=0.5, max_attempts=100))
     ctl = UploadController(
         BytesSource(data, "big.bin"),
         KillAfterTwoChunks(),
@@ -183,7 +134,10 @@ async def test_engine_sends_a_chunk_damaged_on_the_way_again_at_once(
             return await transport.request(req)
 
     ctl = UploadController(
-        BytesSource(data, "x.bin"), DamageChunkOneOnce(), base_url=server.url, config=UploadConfig(parallel=1)
+        BytesSource(data, "x.bin"),
+        DamageChunkOneOnce(),
+        base_url=server.url,
+        config=UploadConfig(parallel=1, max_parallel=1),
     )
     final = await ctl.upload()
     assert final.state is UploadState.FINISHED, final

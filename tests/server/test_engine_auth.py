@@ -3,21 +3,18 @@ and the proof-of-possession round trip of an instant upload (``frontend.engine.p
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 
 from frontend.engine import (
-    FormBody,
     HttpRequest,
     HttpResponse,
     JsonBody,
-    TransportError,
     UploadConfig,
     UploadController,
     UploadState,
@@ -25,6 +22,7 @@ from frontend.engine import (
 from frontend.engine.hashing import hash_file
 from frontend.engine.protocol import HANDSHAKE_PATH
 from server.access import Scope, mint
+from tests.support.aiohttp_transport import AiohttpTransport
 from tests.support.engine_doubles import BytesSource
 from tests.support.server_process import ServerProcess
 
@@ -32,30 +30,20 @@ SECRET = "engine-test-secret-of-32-bytes!!"
 CHUNK = 64 * 1024
 
 
-class RecordingTransport:
-    """A CPython ``Transport`` over aiohttp that keeps each handshake's JSON body and answer status."""
+class RecordingTransport(AiohttpTransport):
+    """``AiohttpTransport`` that keeps each handshake's JSON body and answer status, and every Authorization."""
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
+        super().__init__(session)
         self.handshakes: list[tuple[dict[str, object], int]] = []
         self.authorizations: set[str | None] = set()
 
     async def request(self, req: HttpRequest) -> HttpResponse:
-        headers = dict(req.headers)
-        data: bytes | None = None
-        if isinstance(req.body, JsonBody):
-            data = req.body.encode()
-        elif isinstance(req.body, FormBody):
-            data, headers["content-type"] = (await req.body.resolved()).encode(uuid.uuid4().hex)
-        self.authorizations.add(headers.get("authorization"))
-        try:
-            async with self.session.request(req.method, req.url, data=data, headers=headers) as resp:
-                status, raw = resp.status, await resp.read()
-        except aiohttp.ClientError as exc:
-            raise TransportError(str(exc)) from exc
-        if req.url.endswith(HANDSHAKE_PATH) and isinstance(req.body, JsonBody):
-            self.handshakes.append((req.body.value, status))
-        return HttpResponse(status, json.loads(raw) if raw else None)
+        self.authorizations.add(req.headers.get("authorization"))
+        resp = await super().request(req)
+        if urlsplit(req.url).path == HANDSHAKE_PATH and isinstance(req.body, JsonBody):
+            self.handshakes.append((req.body.value, resp.status))
+        return resp
 
 
 @pytest.fixture(scope="module")

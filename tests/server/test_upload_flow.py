@@ -60,6 +60,31 @@ async def test_resume_sends_only_missing_chunks(server: ServerProcess, http: aio
     assert answer.data == p.chunk_ids[3:]
 
 
+async def test_the_compact_answer_lists_ranges_of_indexes(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    """``?answer=ranges`` (our engine's): ``{needed, ranges}`` instead of the list of ids, on the handshake and
+    on every chunk, whatever the order; the seed's answers, without it, stay as they were."""
+    p = plan(os.urandom(6 * CHUNK + 7))
+    compact = SeedClient(http, server.url, "?answer=ranges")
+    assert (await compact.handshake(p)).data == {"needed": 7, "ranges": [[0, 7]]}
+    assert (await compact.send_chunk(p, p.chunk_ids[3])).data == {"needed": 6, "ranges": [[0, 3], [4, 7]]}
+    assert (await compact.send_chunk(p, p.chunk_ids[0])).data == {"needed": 5, "ranges": [[1, 3], [4, 7]]}
+    assert (await SeedClient(http, server.url).handshake(p)).data == [p.chunk_ids[i] for i in (1, 2, 4, 5, 6)]
+    for chunk_id in p.chunk_ids[4:]:
+        await compact.send_chunk(p, chunk_id)
+    assert (await compact.handshake(p)).data == {"needed": 2, "ranges": [[1, 3]]}
+    await compact.send_chunk(p, p.chunk_ids[1])
+    assert (await compact.send_chunk(p, p.chunk_ids[2])).data == {"needed": 0, "ranges": []}
+    assert (await compact.handshake(p)).data == f"{server.url}/upload/{p.file_id}.bin"
+    assert await compact.published_md5(p) == p.file_id
+
+    wrong = await SeedClient(http, server.url, "?answer=list").handshake(plan(b"x"))
+    assert (wrong.status, wrong.body["error"]) == (400, "BAD_FIELD")
+    assert "answer='list' is not known" in wrong.body["msg"]
+    assert server.errors_logged() == []
+
+
 async def test_not_visible_before_complete(server: ServerProcess, http: aiohttp.ClientSession) -> None:
     p = plan(os.urandom(CHUNK + 1))
     client = SeedClient(http, server.url)

@@ -8,7 +8,8 @@ its id as it arrives (``422 CHUNK_MISMATCH``, ``data`` the ids still needed, the
 assembly + whole-file MD5 check when the last chunk arrives (on a mismatch, which only chunks damaged after
 they were stored can cause, e.g. a test editing ``uploads``: the chunks that do not match their ids are
 dropped, ``422 CHUNKS_DAMAGED``, and the rest kept; if none, ``422 FILE_MISMATCH`` and the upload is gone),
-the file's URL at the handshake once it is stored. It checks ids, ``ext`` and ``name`` by the real server's
+the file's URL at the handshake once it is stored; the needed ids as the compact ``{needed, ranges}`` when
+the request asks ``?answer=ranges`` (unless ``seed_answers``, as the seed's server). It checks ids, ``ext`` and ``name`` by the real server's
 rules (``wire``), and its error answers carry ``code`` = status, ``msg``, ``data`` and ``error`` (an
 ``ErrorName``) like the real server's; ``tests/server/test_engine_against_server.py`` sends the same requests
 to both and compares the answers.
@@ -31,13 +32,14 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from frontend.engine.errors import TransportError
 from frontend.engine.ports import FilePart, FormBody, HttpRequest, HttpResponse, JsonBody
 from frontend.engine.protocol import HANDSHAKE_PATH, UPLOAD_PATH
-from wire import ids, names
+from wire import ids, names, needed_ranges
 from wire.errors import ErrorName, WireError
+from wire.needed_ranges import ANSWER_QUERY, ANSWER_RANGES
 
 # ---------------------------------------------------------------------------------------------------------
 # The server
@@ -65,8 +67,14 @@ class MemoryUpload:
 class MemoryServer:
     """The seed's upload protocol, in memory. ``files`` maps a file id to its bytes once stored."""
 
-    def __init__(self, base_url: str = "http://memory.test", max_file_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str = "http://memory.test",
+        max_file_bytes: int | None = None,
+        seed_answers: bool = False,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.seed_answers = seed_answers  # answer lists of ids even when asked for ranges (the seed's server)
         self.max_file_bytes = max_file_bytes
         self.files: dict[str, bytes] = {}
         self.names: dict[str, str] = {}
@@ -87,9 +95,9 @@ class MemoryServer:
         path = urlsplit(req.url).path
         try:
             if req.method == "POST" and path == HANDSHAKE_PATH and isinstance(req.body, JsonBody):
-                return _ok(self._handshake(json.loads(req.body.encode())))
+                return _ok(self._answer(req, self._handshake(json.loads(req.body.encode()))))
             if req.method == "POST" and path == UPLOAD_PATH and isinstance(req.body, FormBody):
-                return _ok(self._chunk(req.body))
+                return _ok(self._answer(req, self._chunk(req.body)))
             if path in (HANDSHAKE_PATH, UPLOAD_PATH):
                 raise _Refused(
                     400, ErrorName.BAD_REQUEST, f"{req.method} {path} with this body is not understood"
@@ -99,6 +107,16 @@ class MemoryServer:
             return HttpResponse(
                 no.status, {"code": no.status, "msg": no.msg, "data": no.data, "error": no.error}
             )
+
+    def _answer(self, req: HttpRequest, data: str | list[str]) -> Any:
+        """The needed ids as the seed answers them, or as ``{needed, ranges}`` when the request asked for
+        the compact answer (``?answer=ranges``) and this server plays ours (``seed_answers`` False)."""
+        asked = parse_qs(urlsplit(req.url).query).get(ANSWER_QUERY) == [ANSWER_RANGES]
+        if isinstance(data, str) or self.seed_answers or not asked:
+            return data
+        return needed_ranges.to_json(
+            needed_ranges.from_indexes(sorted(ids.parse_chunk_id(c).index for c in data))
+        )
 
     def _handshake(self, body: Any) -> str | list[str]:
         self.handshakes += 1

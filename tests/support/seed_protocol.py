@@ -76,14 +76,16 @@ class Answer:
 
 
 class SeedClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, query: str = "") -> None:
+        """``query``: added to both requests' paths (``"?answer=ranges"`` asks for the compact answer)."""
         self.session = session
         self.base = base_url.rstrip("/")
+        self.query = query
 
     async def post_json(self, path: str, payload: Any = None, raw: bytes | None = None) -> Answer:
         body = raw if raw is not None else json.dumps(payload).encode()
         async with self.session.post(
-            self.base + path, data=body, headers={"content-type": "application/json"}
+            self.base + path + self.query, data=body, headers={"content-type": "application/json"}
         ) as resp:
             return Answer(resp.status, await resp.json(content_type=None))
 
@@ -95,7 +97,7 @@ class SeedClient:
     async def post_form(self, fields: list[tuple[str, bytes | str]]) -> Answer:
         body, content_type = form_body(fields)
         async with self.session.post(
-            self.base + "/api/upload", data=body, headers={"content-type": content_type}
+            self.base + "/api/upload" + self.query, data=body, headers={"content-type": content_type}
         ) as resp:
             return Answer(resp.status, await resp.json(content_type=None))
 

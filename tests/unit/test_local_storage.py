@@ -222,7 +222,7 @@ async def test_assembled_prefix_made_durable_in_the_background(
 
     def durable() -> bool:
         with sqlite3.connect(tmp_path / "meta.sqlite3") as db:
-            row = db.execute("SELECT prefix_chunks FROM uploads WHERE file_id = ?", (FILE_ID,)).fetchone()
+            row = db.execute("SELECT chunks FROM prefixes WHERE file_id = ?", (FILE_ID,)).fetchone()
         return row == (2,) and not (tmp_path / "chunks" / FILE_ID / "1").exists()
 
     await async_wait_until(durable, what="the prefix recorded and chunk 1's file deleted")
@@ -274,12 +274,14 @@ async def test_a_database_of_the_first_schema_gains_the_new_columns(tmp_path: Pa
             "created_at REAL NOT NULL, updated_at REAL NOT NULL)"
         )
         db.execute(
-            "INSERT INTO uploads (file_id, chunk_ids, created_at, updated_at) VALUES (?, ?, 1, 1)",
+            "INSERT INTO uploads (file_id, chunk_ids, prefix_chunks, prefix_bytes, created_at, updated_at) "
+            "VALUES (?, ?, 1, 7, 1, 1)",
             (FILE_ID, ",".join(IDS)),
         )
     backend = await reopened(tmp_path)
     upload = await upload_of(backend)
     assert upload.chunk_ids == IDS and upload.info is None and upload.published is None
+    assert backend.catalogue.prefix(FILE_ID) == (1, 7)  # moved to its own table (schema version 1)
     await backend.create_upload("stream", None, 5, 2.0, info="x")
     assert (await backend.get_upload("stream")).chunk_ids is None  # type: ignore[union-attr]
     await backend.close()

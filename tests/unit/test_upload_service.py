@@ -18,6 +18,7 @@ from server.settings import Settings, VerifyChunks
 from server.storage.contract import Buffer, StoredFile
 from server.uploads.protocol import ChunkId, Handshake, parse_chunk_id
 from server.uploads.service import MAX_CHUNK_LISTS, UploadService, chunked_key
+from server.uploads.still_needed import StillNeeded
 from tests.support.memory_store import MemoryStore
 
 CHUNKS = [b"chunk zero ", b"chunk one ", b"chunk two ", b"end"]
@@ -101,7 +102,7 @@ async def test_several_clients_upload_the_same_file_at_once(
 ) -> None:
     async def client() -> None:
         needed = await handshake(service)
-        assert isinstance(needed, list)
+        assert isinstance(needed, StillNeeded)
         await asyncio.gather(*(send(service, IDS.index(chunk_id)) for chunk_id in needed))
 
     await asyncio.gather(*(client() for _ in range(5)))

@@ -21,10 +21,17 @@ CREATE TABLE IF NOT EXISTS uploads (
     file_id    TEXT PRIMARY KEY,     -- the upload's key (a chunked upload's fileId)
     chunk_ids  TEXT NOT NULL,        -- chunk ids in file order, comma-separated ('' for a stream upload)
     size       INTEGER,              -- declared size, if any
-    prefix_chunks INTEGER NOT NULL DEFAULT 0,  -- chunks durably appended to partial/<file_id>
-    prefix_bytes  INTEGER NOT NULL DEFAULT 0,  -- and their total length
+    prefix_chunks INTEGER NOT NULL DEFAULT 0,  -- unused since schema version 1 (table prefixes)
+    prefix_bytes  INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
+);
+-- The partial file's durable prefix, apart from the upload's row: SQLite rewrites a whole row (its chunk list
+-- too: 600 KB at 16,000 chunks) on any update of it, and the prefix moves with every chunk written in order.
+CREATE TABLE IF NOT EXISTS prefixes (
+    file_id TEXT PRIMARY KEY,
+    chunks  INTEGER NOT NULL,  -- chunks durably appended to partial/<file_id>
+    bytes   INTEGER NOT NULL   -- and their total length
 );
 CREATE TABLE IF NOT EXISTS chunks (
     file_id TEXT NOT NULL,
@@ -57,6 +64,14 @@ _ADDED_COLUMNS = {
 # key ("/" follows "."). Parameters: the file id, the file id + ".", the file id + "/".
 _UPLOADS_OF_FILE = "(file_id = ? OR (file_id > ? AND file_id < ?))"
 
+_SET_PREFIX = (
+    "INSERT INTO prefixes (file_id, chunks, bytes) VALUES (?, ?, ?) "
+    "ON CONFLICT (file_id) DO UPDATE SET chunks = excluded.chunks, bytes = excluded.bytes"
+)
+_DROP_PREFIX_WITHOUT_UPLOAD = (
+    "DELETE FROM prefixes WHERE file_id = ? AND NOT EXISTS (SELECT 1 FROM uploads WHERE file_id = ?)"
+)
+
 
 @dataclass
 class _Cached:
@@ -80,6 +95,14 @@ class Catalogue:
         for name, definition in _ADDED_COLUMNS.items():
             if name not in columns:
                 db.execute(f"ALTER TABLE uploads ADD COLUMN {name} {definition}")
+        if db.execute("PRAGMA user_version").fetchone()[0] < 1:  # version 1: prefixes in a table of their own
+            with db:
+                db.execute("BEGIN")
+                db.execute(
+                    "INSERT OR REPLACE INTO prefixes SELECT file_id, prefix_chunks, prefix_bytes FROM uploads "
+                    "WHERE prefix_chunks > 0"
+                )
+                db.execute("PRAGMA user_version = 1")
         self._db = db
 
     def close(self) -> None:
@@ -134,6 +157,7 @@ class Catalogue:
                 )
             self.db.execute("DELETE FROM chunks WHERE file_id = ?", (key,))
             self.db.execute("DELETE FROM uploads WHERE file_id = ? AND stream = 0", (key,))
+            self.db.execute(_DROP_PREFIX_WITHOUT_UPLOAD, (key, key))
             self.db.execute("UPDATE uploads SET published = ? WHERE file_id = ?", (file_id, key))
         self._cache.pop(key, None)
 
@@ -177,6 +201,7 @@ class Catalogue:
         with self.db:  # one transaction: the old chunks go with the old upload
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM chunks WHERE file_id = ?", (key,))
+            self.db.execute("DELETE FROM prefixes WHERE file_id = ?", (key,))
             self.db.execute(
                 "INSERT OR REPLACE INTO uploads "
                 "(file_id, chunk_ids, size, created_at, updated_at, info, stream, owner) "
@@ -217,6 +242,7 @@ class Catalogue:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM chunks WHERE file_id = ?", (key,))
             self.db.execute("DELETE FROM uploads WHERE file_id = ?", (key,))
+            self.db.execute("DELETE FROM prefixes WHERE file_id = ?", (key,))
             # Names of a file never published go with its last upload.
             file_id = key_file_id(key)
             self.db.execute(
@@ -234,10 +260,7 @@ class Catalogue:
         with self.db:
             self.db.execute("BEGIN")
             if prefix is not None:
-                self.db.execute(
-                    "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?",
-                    (*prefix, key),
-                )
+                self.db.execute(_SET_PREFIX, (key, *prefix))
             self.db.execute(
                 "INSERT OR REPLACE INTO chunks (file_id, idx, size) VALUES (?, ?, ?)", (key, index, size)
             )
@@ -247,16 +270,17 @@ class Catalogue:
 
     def prefix(self, key: str) -> tuple[int, int]:
         """(chunks, bytes) of the partial file recorded as durable."""
-        row = self.db.execute(
-            "SELECT prefix_chunks, prefix_bytes FROM uploads WHERE file_id = ?", (key,)
-        ).fetchone()
+        row = self.db.execute("SELECT chunks, bytes FROM prefixes WHERE file_id = ?", (key,)).fetchone()
         return (row[0], row[1]) if row is not None else (0, 0)
 
     def advance_prefix(self, key: str, chunks: int, size: int) -> None:
         """Record a longer durable prefix; the row only moves forward."""
         self.db.execute(
-            "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ? AND prefix_chunks < ?",
-            (chunks, size, key, chunks),
+            "INSERT INTO prefixes (file_id, chunks, bytes) SELECT ?, ?, ? "
+            "WHERE EXISTS (SELECT 1 FROM uploads WHERE file_id = ?) "
+            "ON CONFLICT (file_id) DO UPDATE SET chunks = excluded.chunks, bytes = excluded.bytes "
+            "WHERE prefixes.chunks < excluded.chunks",
+            (key, chunks, size, key),
         )
 
     def drop_chunks(self, key: str, indexes: list[int], prefix: tuple[int, int]) -> None:
@@ -266,9 +290,7 @@ class Catalogue:
             self.db.executemany(
                 "DELETE FROM chunks WHERE file_id = ? AND idx = ?", [(key, index) for index in indexes]
             )
-            self.db.execute(
-                "UPDATE uploads SET prefix_chunks = ?, prefix_bytes = ? WHERE file_id = ?", (*prefix, key)
-            )
+            self.db.execute(_SET_PREFIX, (key, *prefix))
         cached = self._cache.get(key)
         if cached is not None:
             for index in indexes:

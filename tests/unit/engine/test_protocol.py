@@ -16,7 +16,7 @@ from frontend.engine.protocol import (
     file_url,
     handshake_request,
     handshake_result,
-    needed_ids,
+    needed_of,
 )
 from tests.support.engine_doubles import BytesSource
 
@@ -27,7 +27,11 @@ PLAN = ChunkPlan("f" * 32, ".jpg", 7, 4, (Chunk(0, 0, 4, A + "0"), Chunk(1, 4, 7
 
 def test_handshake_request_carries_the_seeds_fields_plus_name_and_size() -> None:
     req = handshake_request("http://h:1/", PLAN, name="a b.jpg", timeout=9.0)
-    assert (req.method, req.url, req.timeout) == ("POST", "http://h:1/api/upload/handshake", 9.0)
+    assert (req.method, req.url, req.timeout) == (
+        "POST",
+        "http://h:1/api/upload/handshake?answer=ranges",
+        9.0,
+    )
     assert req.headers == {"content-type": "application/json"}
     assert isinstance(req.body, JsonBody)
     assert req.body.value == {
@@ -42,7 +46,7 @@ def test_handshake_request_carries_the_seeds_fields_plus_name_and_size() -> None
 
 def test_chunk_request_puts_the_ids_before_the_file_part() -> None:
     req = chunk_request("http://h:1", "f" * 32, A + "0", b"abcd")
-    assert req.url == "http://h:1/api/upload"
+    assert req.url == "http://h:1/api/upload?answer=ranges"
     assert isinstance(req.body, FormBody)
     assert req.body.parts == (
         FormField("chunkId", A + "0"),
@@ -110,13 +114,35 @@ def test_a_2xx_without_an_envelope_is_a_bad_response(body: object) -> None:
 
 
 def test_needed_ids_must_belong_to_the_plan() -> None:
-    assert needed_ids([B + "1"], PLAN) == [B + "1"]
-    assert handshake_result([], PLAN) == []
+    assert needed_of([B + "1"], PLAN) == ((1, 2),)
+    assert needed_of([B + "1", A + "0"], PLAN) == ((0, 2),)
+    assert handshake_result([], PLAN) == ()
     assert handshake_result("http://u", PLAN) == "http://u"
     for bad in (None, "", [1], [A + "1"], {"a": 1}):
         with pytest.raises(EngineError) as info:
             handshake_result(bad, PLAN)
         assert info.value.kind is Err.BAD_RESPONSE
+
+
+def test_the_compact_answer_is_read_and_checked_against_the_plan() -> None:
+    assert needed_of({"needed": 1, "ranges": [[1, 2]]}, PLAN) == ((1, 2),)
+    assert handshake_result({"needed": 0, "ranges": []}, PLAN) == ()
+    for bad in (
+        {"needed": 2, "ranges": [[1, 2]]},  # the count does not match
+        {"needed": 1, "ranges": [[2, 3]]},  # past the file's 2 chunks
+        {"needed": 2, "ranges": [[1, 2], [0, 1]]},  # not increasing
+        {"needed": 1, "ranges": [[1, "2"]]},
+        {"needed": 1, "ranges": [[1, 2, 3]]},
+        {"needed": 0},
+    ):
+        with pytest.raises(EngineError) as info:
+            needed_of(bad, PLAN)
+        assert info.value.kind is Err.BAD_RESPONSE
+
+
+def test_both_requests_ask_for_the_compact_answer() -> None:
+    assert handshake_request("http://h:1", PLAN).url.endswith("/api/upload/handshake?answer=ranges")
+    assert chunk_request("http://h:1", PLAN.file_id, A + "0", b"x").url.endswith("/api/upload?answer=ranges")
 
 
 @pytest.mark.parametrize(

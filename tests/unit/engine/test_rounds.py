@@ -27,7 +27,7 @@ async def planned(size: int, transport: MemoryTransport) -> tuple[BytesSource, C
     source = BytesSource(random.Random(size).randbytes(size))
     plan = await hash_file(source, chunk_size=CHUNK)
     await transport.request(handshake_request(BASE, plan))
-    return source, plan, NeededChunks(plan, plan.chunk_ids)
+    return source, plan, NeededChunks(plan, ((0, len(plan.chunks)),))
 
 
 def round_of(
@@ -46,7 +46,7 @@ def round_of(
         plan,
         needed,
         ResendBudget(2),
-        parallel=parallel,
+        lanes=lambda: parallel,
         stopping=lambda: flags[0],
         on_change=lambda: None,
         on_stored=(stored if stored is not None else []).append,
@@ -95,10 +95,10 @@ async def test_a_lost_upload_asks_the_server_and_a_chunk_that_stays_damaged_fail
 def test_the_needed_set_only_shrinks() -> None:
     chunks = tuple(Chunk(i, i * 10, i * 10 + 10, f"{i:032x}{i}") for i in range(4))
     plan = ChunkPlan("f" * 32, "", 40, 10, chunks)
-    needed = NeededChunks(plan, [c.id for c in chunks[1:]])
+    needed = NeededChunks(plan, ((1, 4),))
     assert (len(needed), needed.bytes) == (3, 30)
-    needed.confirm(chunks[2].id, [chunks[1].id, chunks[3].id])
-    needed.confirm(chunks[3].id, [c.id for c in chunks])  # a stale list cannot resurrect a chunk
+    needed.confirm(chunks[2].id, ((1, 2), (3, 4)))
+    needed.confirm(chunks[3].id, ((0, 4),))  # a stale answer cannot resurrect a chunk
     assert (len(needed), needed.bytes) == (1, 10)
     needed.in_flight.add(chunks[1].id)
     assert needed.next_free() is None

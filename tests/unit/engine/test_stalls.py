@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,7 +34,7 @@ def stalling(
     stalled: list[HttpRequest] = []
 
     async def hook(req: HttpRequest) -> None:
-        if stalled or not req.url.endswith(path):
+        if stalled or urlsplit(req.url).path != path:
             return
         if chunk_index is not None:
             chunk_id = req.body.field("chunkId") if isinstance(req.body, FormBody) else None

@@ -77,9 +77,13 @@ def stored(transport: MemoryTransport, data: bytes) -> bytes | None:
 # --------------------------------------------------------------------------------------------- the flow
 
 
-async def test_uploads_a_file_and_links_to_it() -> None:
+@pytest.mark.parametrize("seed_answers", [False, True], ids=["compact answers", "the seed's lists"])
+async def test_uploads_a_file_and_links_to_it(seed_answers: bool) -> None:
+    """Our server answers ``?answer=ranges`` compactly; the seed's server ignores it and answers lists of
+    ids: the engine reads both."""
     data = data_of(5 * CHUNK + CHUNK // 2)
-    ctl, transport, snaps = make(data, name="photo.jpg")
+    server = MemoryServer(BASE, seed_answers=seed_answers)
+    ctl, transport, snaps = make(data, MemoryTransport(server), name="photo.jpg")
     final = await ctl.upload()
     file_id = hashlib.md5(data).hexdigest()
     assert final.state is S.FINISHED
@@ -207,7 +211,7 @@ async def test_several_files_at_once_share_a_transport() -> None:
 @pytest.mark.parametrize("parallel", [1, 3, 5])
 async def test_at_most_parallel_chunks_in_flight(parallel: int) -> None:
     data = data_of(12 * CHUNK)
-    ctl, transport, snaps = make(data, parallel=parallel)
+    ctl, transport, snaps = make(data, parallel=parallel, max_parallel=parallel)
     assert (await ctl.upload()).state is S.FINISHED
     assert transport.max_chunks_in_flight == parallel
     assert max(s.in_flight for s in snaps) == parallel
@@ -675,7 +679,7 @@ async def test_speed_and_eta_from_the_injected_clock() -> None:
     clock = FakeClock()
     transport = MemoryTransport(sleep=clock.sleep)
     transport.inject(Fault("delay", path=UPLOAD_PATH, seconds=1.0, times=None))  # 1 chunk per second
-    ctl, _, snaps = make(data, transport, clock=clock, parallel=1, speed_window=10.0)
+    ctl, _, snaps = make(data, transport, clock=clock, parallel=1, max_parallel=1, speed_window=10.0)
     assert (await ctl.upload()).state is S.FINISHED
     three = next(s for s in snaps if s.state is S.UPLOADING and s.chunks_done == 3)
     assert three.speed == pytest.approx(CHUNK)  # bytes per second
