@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server import downloads, embed, metrics, openapi, page, served
+from server import downloads, embed, metrics, openapi, page, repr_digests, served
 from server.access.middleware import access_middleware
 from server.client_limits import ClientLimits, TokenBuckets, parse_networks
 from server.keys import SETTINGS, STREAMS, UPLOADS
@@ -82,7 +82,8 @@ def create_app(settings: Settings) -> web.Application:
         upload_bytes=TokenBuckets(hourly / 3600, burst=hourly) if hourly > 0 else None,
         trusted=parse_networks(settings.trusted_proxies),
     )
-    app[UPLOADS] = UploadService(storage, settings)
+    # Each file published is hashed in the background for its Repr-Digest (``server.repr_digests``).
+    app[UPLOADS] = UploadService(storage, settings, on_published=repr_digests.published_hook(app, storage))
     app[STREAMS] = StreamUploads(app[UPLOADS])
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_sweeper_ctx)

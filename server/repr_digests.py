@@ -14,21 +14,27 @@ version (a downloads-folder file changed: a new ETag) gets no digest and asks fo
 replaces the old. A file whose size or modification time differ before and after it is hashed is not kept;
 the next request asks again.
 
-Uploaded files are immutable once published (named by their MD5): they are hashed when first asked for, not
-when published, which keeps this apart from the upload service. At most ``MAX_PENDING`` files wait to be
-hashed at once (each holds a descriptor); a file asked for beyond that is asked for again by its next request.
+Uploaded files are immutable once published (named by their MD5): each is hashed in the background as soon
+as it is published, so even its first download may carry the digest. The upload services know nothing of
+this: they call a hook, ``on_published`` (``published_hook``, set up by the application factory), which only
+queues the file, never waits for it and never fails the upload; the file is opened when the worker gets to
+it, so a queue of them holds no descriptor. A file published but not hashed when the process stops (or beyond
+``MAX_QUEUED``) is asked for by its first request instead, like a downloads-folder file. At most
+``MAX_PENDING`` files asked for by requests wait at once (each holds a descriptor); a file asked for beyond
+that is asked for again by its next request. One file is hashed at a time, whatever asked for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,14 +43,16 @@ from typing import Final
 from aiohttp import web
 
 from server.errors import ApiError
-from server.file_response import LocalFile, Source
+from server.file_response import LocalFile, Source, StreamedFile
 from server.offloop_md5 import OffLoopMD5
 from server.rfc import digests
+from server.storage.contract import LocalFiles, Store, StoredFile
 
 log = logging.getLogger(__name__)
 
 ALGORITHM: Final = digests.SHA_256
 MAX_PENDING: Final = 64
+MAX_QUEUED: Final = 4096  # published files waiting (a subject and a function each: no descriptor)
 READ_SIZE: Final = 1024 * 1024
 FILE_NAME: Final = "repr-digests.sqlite3"
 
@@ -55,13 +63,17 @@ Known = tuple[tuple[str, bytes], ...]  # (algorithm key, digest), as ``Represent
 # tuple: it is built for every request, and compared with one.)
 Version = tuple[str, int, int]
 
+Opener = Callable[[], Awaitable[tuple[Version, Source] | None]]
+"""Opens a file to hash: its version and its source (the caller closes it), or None when it is gone."""
+
 
 @dataclass
 class _Job:
     subject: str
-    version: Version
+    version: Version | None  # None: told by its opener
     fd: int | None = None  # a duplicate of the request's descriptor of a local file
     read: Callable[[int, int], AsyncIterator[bytes]] | None = None  # else a backend's stream
+    opener: Opener | None = None  # a published file: opened when its turn comes (then fd or read is set)
 
     def close(self) -> None:
         if self.fd is not None:
@@ -116,9 +128,18 @@ class ReprDigests:
         self._ask(subject, version, source)
         return ()
 
+    def published(self, subject: str, opener: Opener) -> None:
+        """A file was just published: hash it in the background, opened by ``opener`` when its turn comes
+        (nothing is awaited here: this runs on the upload's request path)."""
+        if self._queue is None or subject in self._pending or len(self._pending) >= MAX_QUEUED:
+            return
+        job = _Job(subject, None, opener=opener)
+        self._pending[subject] = job
+        self._queue.put_nowait(job)
+
     def _ask(self, subject: str, version: Version, source: Source) -> None:
         if self._queue is None or subject in self._pending or len(self._pending) >= MAX_PENDING:
-            return
+            return  # (published files waiting count too: those beyond it hold no descriptor)
         if isinstance(source, LocalFile):
             try:
                 job = _Job(subject, version, fd=os.dup(source.fd))
@@ -154,9 +175,26 @@ class ReprDigests:
         if job.fd is not None:
             self._thread.submit(job.close)
 
+    async def _open(self, job: _Job) -> bool:
+        """Open a published file's job: whether there is something to hash (not gone, not known already)."""
+        assert job.opener is not None
+        opened = await job.opener()
+        if opened is None:
+            return False
+        job.version, source = opened
+        if isinstance(source, LocalFile):
+            job.fd, source.fd = source.fd, -1  # the job owns the descriptor now
+        else:
+            job.read = source.read
+        known = self._known.get(job.subject)
+        return known is None or known[0] != job.version
+
     async def _compute(self, job: _Job) -> None:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        if job.opener is not None and not await self._open(job):
+            return
+        assert job.version is not None
         if job.fd is not None:
             checksum = await loop.run_in_executor(
                 self._thread, _hash_descriptor, job.fd, job.version, self._stopping
@@ -304,3 +342,43 @@ def digests_for(app: web.Application, subject: str, version: Version, source: So
     """``ReprDigests.digests`` of ``app``'s store; none when the app keeps none."""
     store = app.get(REPR_DIGESTS)
     return store.digests(subject, version, source) if store is not None else ()
+
+
+def upload_subject(file_id: str) -> str:
+    """The subject of an uploaded file: one digest per file, whatever extension it is offered under."""
+    return f"upload/{file_id}"
+
+
+def upload_version(file_id: str, size: int, mtime_ns: int) -> Version:
+    """The version of an uploaded file as ``served.py`` serves it: its strong ETag is ``"<fileId>"``."""
+    return (f'"{file_id}"', size, mtime_ns)
+
+
+def published_hook(app: web.Application, store: Store) -> Callable[[StoredFile], None]:
+    """The upload services' ``on_published``: queue each file published in ``store`` to be hashed in the
+    background by ``app``'s digests. It returns at once and never raises (a failure is a log line)."""
+
+    def on_published(stored: StoredFile) -> None:
+        keeper = app.get(REPR_DIGESTS)
+        if keeper is None:
+            return
+        try:
+            keeper.published(
+                upload_subject(stored.file_id), functools.partial(_open_upload, store, stored.file_id)
+            )
+        except Exception:  # never the upload's problem
+            log.exception("could not queue the Repr-Digest of upload/%s", stored.file_id)
+
+    return on_published
+
+
+async def _open_upload(store: Store, file_id: str) -> tuple[Version, Source] | None:
+    """A published file as ``served.py`` opens it (the same version it will serve), or None when it is gone."""
+    stored = await store.get_file(file_id)
+    if stored is None:
+        return None
+    if isinstance(store, LocalFiles):
+        opened = await asyncio.to_thread(LocalFile.open, store.local_path(stored))
+        return upload_version(file_id, opened.stat.st_size, opened.stat.st_mtime_ns), opened
+    version = upload_version(file_id, stored.size, int(stored.created_at * 1e9))
+    return version, StreamedFile(functools.partial(store.read_file, stored))

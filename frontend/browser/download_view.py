@@ -9,12 +9,23 @@ engine's ``DownloadState`` value, written last), ``data-percent`` (0-100, whole)
 ``data-refetched`` (segments fetched again after their ``Content-Digest`` did not match) and, once
 finished, ``data-verified`` (``sha-256``, ``md5``, both, or ``none``). The saved file's link
 (``a.download-save``) is filled by the intake when the worker hands the file over.
+
+Saving: a finished file is always handed over as a normal browser download (the intake clicks the link, an
+object URL of the OPFS ``File``). Where the browser has ``window.showSaveFilePicker`` the row also offers
+**Save as…** (``button.dl-save-as``, ``save_as_offered``): the intake, on the page's main thread (the picker
+needs the click's user activation, and the worker has no ``window``), streams the OPFS file into the chosen
+file and posts the outcome back as the action ``dl-saved-as|<error name>|<detail>`` (``parse_saved_as``);
+the row then says where it went, or why it did not (``saved_as_outcome``), in ``data-saved-as`` (``saved``,
+``cancelled`` or ``failed``) and ``.download-saved-as``. A cancelled picker changes nothing (headless Chromium
+rejects every picker that way): the file stays saved the normal way, and its link stays.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
 from html import escape
 
 from frontend.browser import text
@@ -40,13 +51,82 @@ ROW_HTML = """\
   <span class="upload-detail">{waiting}</span>
 </div>
 <p class="upload-error" role="alert" hidden></p>
-<p class="download-saved" hidden><a class="download-save">{save}</a></p>
+<p class="download-saved" hidden><a class="download-save">{save}</a>
+  <button type="button" class="button small dl-save-as" data-action="dl-save-as" data-key="{key}" hidden>{save_as}</button>
+  <span class="download-saved-as" hidden></span></p>
 </li>
 """
 
 Op = list[object]
 Draw = Callable[[str, str, str | None], None]
 """``draw(row_id, ops_json, html)``, as ``view.Draw``; a new row goes to ``#download-rows``."""
+
+SAVED_AS_ACTION = "dl-saved-as"
+
+
+@dataclass(frozen=True)
+class SaveAsTexts:
+    """The words of **Save as…** (kept here until ``i18n.Texts`` has them; keyed by ``Texts.lang``)."""
+
+    button: str
+    saved: str  # {name}: the name of the file chosen
+    failed: str  # {error}: the browser's reason
+
+
+SAVE_AS_TEXTS = {
+    "en": SaveAsTexts(
+        button="Save as…",
+        saved="Also saved as {name}",
+        failed="Could not save it there ({error}); the file was saved the normal way",
+    ),
+    "zh-CN": SaveAsTexts(
+        button="另存为…",
+        saved="已另存为 {name}",
+        failed="无法保存到该位置（{error}）；文件已按常规方式保存",
+    ),
+}
+
+
+def save_as_texts(texts: Texts) -> SaveAsTexts:
+    return SAVE_AS_TEXTS.get(texts.lang, SAVE_AS_TEXTS["en"])
+
+
+def save_as_offered(state: DownloadState, picker: bool) -> bool:
+    """Whether the row offers **Save as…**: the file is finished (handed over, its OPFS file readable) and the
+    browser has ``showSaveFilePicker``. (The normal download through the object URL happens either way.)"""
+    return picker and state is S.FINISHED
+
+
+class SavedAs(Enum):
+    """What became of a **Save as…**: the ``data-saved-as`` of the row."""
+
+    SAVED = "saved"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+def saved_as_outcome(error_name: str) -> SavedAs:
+    """The outcome of the picker and the copy, from the name of the error they ended with ("" for none).
+
+    ``AbortError`` is the person closing the picker (and what headless Chromium answers every picker with):
+    nothing to say, the file is saved the normal way already. Anything else (``NotAllowedError``: no user
+    activation any more; ``SecurityError``; a write that failed, a full disk) is a failure, said in the row.
+    """
+    if not error_name:
+        return SavedAs.SAVED
+    if error_name == "AbortError":
+        return SavedAs.CANCELLED
+    return SavedAs.FAILED
+
+
+def parse_saved_as(action: str) -> tuple[SavedAs, str] | None:
+    """``dl-saved-as|<error name>|<detail>`` as the intake posts it (detail: the chosen file's name when saved,
+    else the error's message): the outcome and the detail; None for any other action."""
+    head, _, rest = action.partition("|")
+    if head != SAVED_AS_ACTION:
+        return None
+    error_name, _, detail = rest.partition("|")
+    return saved_as_outcome(error_name), detail
 
 
 def button(state: DownloadState, texts: Texts = EN) -> tuple[str, bool] | None:
@@ -123,8 +203,11 @@ class DownloadRow:
             progress_of=escape(texts.progress_of.format(name=name)),
             waiting=escape(texts.download_state(S.NEW)),
             save=escape(texts.download_save),
+            save_as=escape(save_as_texts(texts).button),
         )
-        self._shown: dict[str, object] = {"name": name}
+        self._shown: dict[str, object] = {"name": name, "save-as": False}  # (the HTML hides the button)
+        self.picker = False  # the browser has showSaveFilePicker (``PageDownloads`` finds out)
+        self._saved_as: tuple[SavedAs, str] | None = None
 
     def _changed(self, what: str, value: object) -> bool:
         if self._shown.get(what, ...) == value:
@@ -173,8 +256,29 @@ class DownloadRow:
             if toggle is not None:
                 ops.append([".dl-toggle", "textContent", toggle[0]])
                 ops.append([".dl-toggle", "disabled", not toggle[1]])
+        offered = save_as_offered(snapshot.state, self.picker)
+        if self._changed("save-as", offered):
+            ops.append([".dl-save-as", "hidden", not offered])
+        if self._saved_as is not None and self._changed("saved-as", self._saved_as):
+            ops.extend(self._saved_as_ops(*self._saved_as))
         if self._changed("state", snapshot.state):
             ops.append(["", "@data-state", snapshot.state.value])
+        return ops
+
+    def saved_as(self, outcome: SavedAs, detail: str) -> None:
+        """Note how a **Save as…** ended (shown with the next ``render``)."""
+        self._saved_as = (outcome, detail)
+
+    def _saved_as_ops(self, outcome: SavedAs, detail: str) -> list[Op]:
+        words = save_as_texts(self.texts)
+        line = ""
+        if outcome is SavedAs.SAVED:
+            line = words.saved.format(name=detail)
+        elif outcome is SavedAs.FAILED:
+            line = words.failed.format(error=detail)
+        ops: list[Op] = [["", "@data-saved-as", outcome.value]]
+        if outcome is not SavedAs.CANCELLED:  # a cancelled one leaves the last outcome's words
+            ops += [[".download-saved-as", "textContent", line], [".download-saved-as", "hidden", False]]
         return ops
 
     def render(self, snapshot: DownloadSnapshot) -> None:

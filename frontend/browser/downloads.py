@@ -11,7 +11,10 @@ button (``dl-toggle``: pause / continue / retry; ``dl-remove``: stop and free it
   keeps retrying while the person waits (the same policy as uploads: waits up to 15 s, ``online`` cuts the
   wait short).
 - Finished: the OPFS ``File`` is posted to the page (``{kind: "save", id, name, file}``), which saves it
-  through an object URL under its name and keeps the link in the row.
+  through an object URL under its name and keeps the link in the row. Where the page's window has
+  ``showSaveFilePicker`` (asked once, of the intake: ``rtIntake.canPickFile()``), the row also offers
+  **Save as…**, which the intake runs on the page's thread; its outcome comes back as the action
+  ``dl-saved-as|<error name>|<detail>`` (``download_view.parse_saved_as``).
 - At start-up ``restore`` lists what a previous page left unfinished (``opfs.restore``, which also frees
   what is finished or abandoned) and continues it.
 """
@@ -22,8 +25,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from pyodide.ffi import JsException  # type: ignore[import-not-found]
+
 from frontend.browser import opfs
-from frontend.browser.download_view import LIST_ID, DownloadRow
+from frontend.browser.download_view import LIST_ID, DownloadRow, parse_saved_as
 from frontend.browser.fetch_stream import FetchStreamTransport
 from frontend.browser.i18n import Texts
 from frontend.engine.download_ports import DownloadSnapshot
@@ -79,6 +84,7 @@ class PageDownloads:
         self.space = opfs.StorageEstimate()
         self.downloads: dict[str, PageDownload] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._picker: bool | None = None  # the page's window has showSaveFilePicker (None: not asked yet)
 
     def add(self, url: str, name: str | None = None, size: int | None = None) -> PageDownload:
         """Download ``url`` (absolute), or continue it if it is in the list already."""
@@ -110,6 +116,11 @@ class PageDownloads:
         if download is None:
             return
         controller = download.controller
+        saved_as = parse_saved_as(action)
+        if saved_as is not None:
+            download.row.saved_as(*saved_as)
+            download.row.render(controller.snapshot)
+            return
         try:
             if action == "dl-remove":
                 self._background(self._remove(download))
@@ -141,6 +152,19 @@ class PageDownloads:
         download = self.downloads.get(key)
         if download is not None:
             self._post({"kind": "save", "id": download.row.row_id, "name": name, "file": js_file})
+            download.row.picker = self._has_picker()  # shown with the row's next paint (finished)
+
+    def _has_picker(self) -> bool:
+        """Whether the page's window has ``showSaveFilePicker``: asked of the intake once (a round trip to the
+        page from the worker), at the first finished download."""
+        if self._picker is None:
+            try:
+                from pyscript import window  # type: ignore[import-not-found]
+
+                self._picker = bool(window.rtIntake.canPickFile())
+            except (ImportError, AttributeError, JsException):  # no intake that can tell: the normal download
+                self._picker = False
+        return self._picker
 
     async def _remove(self, download: PageDownload) -> None:
         await download.controller.discard()

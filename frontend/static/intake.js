@@ -15,6 +15,10 @@
 //   download's row is drawn like an upload's, in the list its message names ({..., list: "download-rows"});
 //   a finished download comes as {kind: "save", id, name, file} (the OPFS File): it is saved through an
 //   object URL under its name (nothing is copied), and the row keeps the link;
+// - "Save as…" (a download row's dl-save-as button, which Python shows where rtIntake.canPickFile() said
+//   window.showSaveFilePicker exists): run here, in the click (the picker needs its user activation), it
+//   streams the row's File into the file chosen, then posts the outcome to Python as the action
+//   "dl-saved-as|<error name, empty when saved>|<the chosen file's name, or the error's message>";
 // - {kind: "page", ops}: the page's own words in the reader's language, the same edits on the document.
 // Python calls window.rtIntake.ready(target, status) once it listens; from then on files go to it at once.
 // The target is what to post to: by default (null) the page's worker (#uploader's xworker); the embedded
@@ -79,6 +83,10 @@
     const button = event.target.closest("button[data-action]");
     if (button === null || worker === null) return;
     const data = button.dataset;
+    if (data.action === "dl-save-as") {
+      saveAs(button.closest("li"), data.key);
+      return;
+    }
     if (data.url) worker.postMessage({ kind: "download", url: data.url, name: data.name, size: data.size });
     else worker.postMessage({ kind: "action", action: data.action, key: data.key });
   };
@@ -111,7 +119,9 @@
 
   // A finished download: its OPFS File, saved under its name through an object URL (kept while the page
   // lives: the browser reads the file from it as it saves it).
+  const finished = new Map(); // row id -> {name, file}: what "Save as…" writes
   function save(id, name, file) {
+    finished.set(id, { name, file });
     const row = document.getElementById(id);
     const link = row?.querySelector("a.download-save") ?? document.createElement("a");
     link.href = URL.createObjectURL(file);
@@ -120,7 +130,28 @@
     link.click();
   }
 
+  // "Save as…": the picker is asked for at once, inside the click (no await before it).
+  async function saveAs(row, key) {
+    const kept = row === null ? undefined : finished.get(row.id);
+    if (kept === undefined) return;
+    let error = "";
+    let detail = "";
+    try {
+      const handle = await window.showSaveFilePicker({ suggestedName: kept.name });
+      detail = handle.name;
+      await kept.file.stream().pipeTo(await handle.createWritable()); // closes it once all is written
+    } catch (failure) {
+      error = (failure && failure.name) || "Error";
+      detail = String((failure && failure.message) || failure);
+    }
+    if (worker !== null) worker.postMessage({ kind: "action", action: `dl-saved-as|${error}|${detail}`, key });
+  }
+
   window.rtIntake = {
+    // Whether "Save as…" can be offered (asked once by Python, from its worker, which has no window).
+    canPickFile() {
+      return typeof window.showSaveFilePicker === "function";
+    },
     // Python is ready and listens at `target` (by default the page's worker). `status`: what the status
     // line says now. The page is marked ready (html[data-python=ready]) before the queued files go.
     ready(target, status) {

@@ -414,6 +414,7 @@ class StreamUploads:
             )
         assembly = await self.store.assemble(upload)
         stored = await self.store.publish(assembly)
+        self._uploads.on_published(stored)
         name = names.offered_name(str(self.protocol_info(upload).get("name") or ""))
         await self.store.add_name(stored.file_id, names.offered_ext(name or ""), name)
         log.info(
