@@ -3,7 +3,8 @@ serving the peers' pages, and reading times the pages themselves record.
 
 - ``chromium()``: Chromium as the e2e tests launch it (``tests.support.browser.chromium_launch_kwargs``),
   through Playwright's async API, with every request that does not go to a loopback address sent to a proxy
-  where nothing listens (so it fails). ``seed_api=URL`` maps the seed client's hard-coded
+  where nothing listens (so it fails). Its contexts are incognito-like: fine for anything but a returning
+  visitor (see ``profile_page``). ``seed_api=URL`` maps the seed client's hard-coded
   ``http://localhost:8000`` to our server with Chromium's own ``--host-resolver-rules``
   (``MAP localhost:8000 127.0.0.1:PORT``): the page still makes a cross-origin call to ``localhost:8000``, as
   in the seed's set-up.
@@ -13,6 +14,10 @@ serving the peers' pages, and reading times the pages themselves record.
   hashing measured alone, nothing uploaded). Not a catch-all route: while a context has any route, Chromium
   pauses every request for Playwright, and 1 MiB chunk uploads then ran about 4x slower (measured: 64 MiB
   with the seed's client, 34-36 MB/s without a route, 7-9 MB/s with one).
+- ``profile_page``: a page of a Chromium of its own with a fresh profile on disk, which caches what a real
+  browser caches (HTTP cache on disk, V8's code cache for scripts and WebAssembly): a reload is a returning
+  visitor's start-up. ``Guard.pages`` are answered there through the DevTools protocol for their URLs only,
+  not by a Playwright route, which would disable the HTTP cache.
 - ``StaticSite``: a throw-away local HTTP server for the peers' pages (``bench/pages/``, the seed's client
   from ``tests/e2e/seed_client/``, jQuery / spark-md5 / hash-wasm from ``frontend/node_modules``).
 - ``MARKS_JS``: an init script that records, with the page's own clock (``performance.now()``, ms since
@@ -30,9 +35,12 @@ serving the peers' pages, and reading times the pages themselves record.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -42,7 +50,16 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, BrowserContext, CDPSession, Page, Request, Route, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    CDPSession,
+    Page,
+    Playwright,
+    Request,
+    Route,
+    async_playwright,
+)
 
 from bench.measure import MiB
 from tests.support.browser import chromium_launch_kwargs, is_local
@@ -196,10 +213,7 @@ def peer_site() -> Iterator[StaticSite]:
 DEAD_PROXY = "http://127.0.0.1:9"
 
 
-@asynccontextmanager
-async def chromium(seed_api: str | None = None) -> AsyncIterator[Browser]:
-    """Chromium (headless, offline flags, off-machine requests failed by a dead proxy); with ``seed_api``,
-    ``localhost:8000`` resolves to that server."""
+def _launch_kwargs(seed_api: str | None = None) -> dict[str, Any]:
     kwargs = chromium_launch_kwargs()
     args = [*kwargs["args"], f"--proxy-server={DEAD_PROXY}"]
     if seed_api is not None:
@@ -209,8 +223,15 @@ async def chromium(seed_api: str | None = None) -> AsyncIterator[Browser]:
             f"--host-resolver-rules=MAP {source.hostname}:{source.port} {target.hostname}:{target.port}"
         )
     kwargs["args"] = args
+    return kwargs
+
+
+@asynccontextmanager
+async def chromium(seed_api: str | None = None) -> AsyncIterator[Browser]:
+    """Chromium (headless, offline flags, off-machine requests failed by a dead proxy); with ``seed_api``,
+    ``localhost:8000`` resolves to that server."""
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(**kwargs)
+        browser = await playwright.chromium.launch(**_launch_kwargs(seed_api))
         try:
             yield browser
         finally:
@@ -255,7 +276,7 @@ class Guard:
         for url in self.pages:
             await context.route(url, self._page)
         if self.block_handshake:
-            await context.route(f"**{HANDSHAKE_PATH}", self._handshake)
+            await context.route(f"**{HANDSHAKE_PATH}*", self._handshake)  # with ?answer=ranges
 
     def _seen(self, request: Request) -> None:
         if not is_local(request.url):
@@ -274,6 +295,47 @@ class Guard:
         except ValueError:
             self.handshakes.append({})
         await route.abort("blockedbyclient")
+
+    async def serve_by_devtools(self, context: BrowserContext, page: Page) -> CDPSession:
+        """Answer ``pages`` through the DevTools protocol's Fetch domain, which pauses only the requests whose
+        URL is one of them (the page's own and its workers'); every other request goes its normal way, HTTP
+        cache included. (A Playwright route pauses every request and makes Playwright send
+        ``Network.setCacheDisabled`` to every page and worker of the context: nothing is cached there.)"""
+        if self.block_handshake:
+            raise ValueError("block_handshake needs a route: not with serve_by_devtools")
+        context.on("request", self._seen)
+        cdp = await context.new_cdp_session(page)
+        answering: set[asyncio.Task[None]] = set()
+
+        async def answer(event: dict[str, Any]) -> None:
+            url = event["request"]["url"]
+            page = self.pages.get(url)
+            if page is None:  # not ours to answer (a pattern matched more than the URL)
+                await cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+                return
+            headers = {**page.headers, "Content-Type": page.content_type}
+            await cdp.send(
+                "Fetch.fulfillRequest",
+                {
+                    "requestId": event["requestId"],
+                    "responseCode": 200,
+                    "responseHeaders": [{"name": k, "value": v} for k, v in headers.items()],
+                    "body": base64.b64encode(page.body.encode()).decode("ascii"),
+                },
+            )
+
+        def paused(event: dict[str, Any]) -> None:
+            task = asyncio.ensure_future(answer(event))
+            answering.add(task)
+            task.add_done_callback(answering.discard)
+
+        cdp.on("Fetch.requestPaused", paused)
+        # Fetch.enable: "Only requests matching any of the patterns will produce fetchRequested event and
+        # will be paused until clients response." ("*" and "?" are its only wildcards: our URLs have neither.)
+        patterns = [{"urlPattern": url, "requestStage": "Request"} for url in self.pages]
+        if patterns:
+            await cdp.send("Fetch.enable", {"patterns": patterns})
+        return cdp
 
     def fresh(self) -> Guard:
         """The same routes, nothing recorded yet (one guard per page)."""
@@ -300,6 +362,46 @@ async def guarded_page(browser: Browser, guard: Guard) -> AsyncIterator[Page]:
             raise RuntimeError("the page raised:\n" + "\n".join(errors[:5]))
     finally:
         await context.close()
+    guard.check()
+
+
+@asynccontextmanager
+async def driver() -> AsyncIterator[Playwright]:
+    """Playwright's driver, for ``profile_page`` (which launches a browser per page)."""
+    async with async_playwright() as playwright:
+        yield playwright
+
+
+@asynccontextmanager
+async def profile_page(playwright: Playwright, guard: Guard) -> AsyncIterator[Page]:
+    """A page of a Chromium of its own, launched on a fresh profile on disk (a first visit: empty HTTP cache,
+    empty code cache), marks recorded, network guarded; reloading it is a returning visitor's start-up.
+
+    Not one of ``guarded_page``'s contexts: those are incognito-like, their HTTP cache is in memory and does not
+    keep big files (measured: on a reload there, Pyodide's 9.6 MiB ``pyodide.asm.wasm`` came whole from the
+    server again, ``transferSize`` = its size, while the 2.4 MiB stdlib zip was revalidated), so V8's cache of
+    its compiled code, which is kept with the HTTP cache entry, never served either. On a profile on disk the
+    wasm is a 304 and V8 deserializes its compiled code (Chromium's trace: ``v8.wasm.moduleCacheHit``,
+    ``wasm.Deserialize``, in the page's worker too). ``guard.pages`` are answered by ``serve_by_devtools``."""
+    user_data = tempfile.mkdtemp(prefix="bench-profile-")
+    try:
+        context = await playwright.chromium.launch_persistent_context(
+            user_data, viewport={"width": 1000, "height": 760}, **_launch_kwargs()
+        )
+        try:
+            await context.add_init_script(MARKS_JS)
+            page = context.pages[0] if context.pages else await context.new_page()
+            await guard.serve_by_devtools(context, page)
+            page.set_default_timeout(60_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            yield page
+            if errors:
+                raise RuntimeError("the page raised:\n" + "\n".join(errors[:5]))
+        finally:
+            await context.close()
+    finally:
+        shutil.rmtree(user_data, ignore_errors=True)
     guard.check()
 
 
