@@ -90,7 +90,9 @@ async def run(ctx: Context) -> Result:
     )
     for run_index in range(ctx.runs):
         per_chunk: dict[int, tuple[float, float]] = {}
-        with servers.our_server(ctx, ctx.workdir / f"data-{run_index}", case="answers") as server:
+        with servers.our_server(
+            ctx, ctx.workdir / f"data-{run_index}", "--requests-per-second-per-client", "0", case="answers"
+        ) as server:
             for n in counts:
                 sides = [True, False] if n in seed_counts else [True]
                 if ctx.first(run_index) == "peer":
@@ -117,7 +119,7 @@ async def run(ctx: Context) -> Result:
         params={
             "chunk": f"{CHUNK} B",
             "chunks": ", ".join(f"{n:,}" for n in counts),
-            "in flight": 3,
+            "in flight": "the engine's (3 here)",
             "runs": ctx.runs,
         },
         figures=figures.build(),

@@ -25,8 +25,8 @@ our server, in a fresh browser; from the ``change`` event to the link (as ``page
 ``data-state`` becoming ``finish``; the seed's ``#link a`` getting its ``href``, the wait for the click on its
 start button left out). Sides:
 
-- ours: our page (``/``) as shipped (its default chunks in flight), then ``?parallel=1``, ``3`` and ``6``
-  (whichever is not the default), and ``?parallel=auto`` when the page's ``parallel_from_query`` knows it;
+- ours: our page (``/``) as shipped (3 to 6 chunks in flight, as many as the link's bandwidth-delay product
+  asks: ``frontend/engine/in_flight.py``), then with a fixed number, ``?parallel=1``, ``3`` and ``6``;
 - the seed's client, verbatim (one chunk at a time, jQuery + spark-md5), against the same server;
 - the link: ``size x 8 / rate`` plus one latency, the least any client can take (hashing not counted);
 - three files at once: our page as shipped, three different 64 MiB files chosen together, from ``change``
@@ -46,7 +46,6 @@ hashing before the first chunk is CPU work, the rest is paced by the emulated li
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +62,8 @@ from frontend.engine.uploader import UploadConfig
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON_READY_MS = 120_000
 UPLOAD_MS = 900_000
-DEFAULT_PARALLEL = UploadConfig().parallel  # chunks in flight per file on our page as shipped
+DEFAULT_PARALLEL = UploadConfig().parallel  # chunks in flight per file on our page as shipped, at least
+DEFAULT_MAX_PARALLEL = UploadConfig().max_parallel  # and at most, as the link asks (engine/in_flight.py)
 MEASURED_PARALLEL = (1, 3, 6)  # the issue's "measure 1, 3, 6"
 THREE = 3  # files chosen together
 
@@ -125,33 +125,21 @@ class PageConfig:
     shipped: bool = False  # the page as shipped: the configuration the targets are on
 
 
-def auto_parallel_known() -> bool:
-    """Whether our page takes ``?parallel=auto`` (its ``parallel_from_query`` names ``auto``). Read from the
-    source: ``frontend/browser/app.py`` imports ``js`` and only runs in Pyodide."""
-    source = (ROOT / "frontend" / "browser" / "app.py").read_text()
-    found = re.search(r"def parallel_from_query\(.*?(?=\n(?:def|class) )", source, re.DOTALL)
-    return found is not None and '"auto"' in found.group(0)
-
-
 def page_configs(quick: bool) -> list[PageConfig]:
     configs = [
         PageConfig(
             "shipped",
-            f"our page as shipped ({DEFAULT_PARALLEL} in flight)",
+            f"our page as shipped ({DEFAULT_PARALLEL} to {DEFAULT_MAX_PARALLEL} in flight, following the link)",
             "",
-            DEFAULT_PARALLEL,
+            None,
             shipped=True,
         )
     ]
     if quick:
         return configs
     configs += [
-        PageConfig(f"p{n}", f"our page, {n} in flight", f"?parallel={n}", n)
-        for n in MEASURED_PARALLEL
-        if n != DEFAULT_PARALLEL
+        PageConfig(f"p{n}", f"our page, {n} in flight", f"?parallel={n}", n) for n in MEASURED_PARALLEL
     ]
-    if auto_parallel_known():
-        configs.append(PageConfig("auto", "our page, `?parallel=auto`", "?parallel=auto", None))
     return configs
 
 
