@@ -22,9 +22,10 @@ Layout (one concept per module):
 - ``checking.py``  a chunk read again and checked against its id: a changed file, or damage on the way
 - ``retry.py``     which failures are retried, the backoff (exponential, full jitter), the resend budget
 - ``progress.py``  percent, speed over a moving window, ETA
-- ``protocol.py``  the seed's two requests and the envelope ``{code, msg, data}``
+- ``protocol.py``  the seed's two requests (asking ``?answer=ranges``) and the envelope ``{code, msg, data}``
 - ``needed.py``    what the server still needs: ranges of chunk indexes that only shrink, and what is in flight
-- ``rounds.py``    one round of chunk requests: ``parallel`` lanes until done, paused, or an error
+- ``rounds.py``    one round of chunk requests: lanes until done, paused, or an error
+- ``in_flight.py`` how many chunk requests to keep in flight: the link's bandwidth-delay product, 3 to 6
 - ``uploader.py``  ``UploadController``: hash -> handshake -> rounds of chunks -> finished; pause/continue
 - ``plan_cache.py`` chunk plans remembered across reloads (no second hashing): keys, bounds, expiry, encoding
 - ``proof.py``     ``--auth-secret`` mode: the token on every request (``UploadConfig.token``), and the proof
