@@ -12,7 +12,10 @@ hash of the file's name, size and modification time). The downloads' folder (``o
   name are removed (a crash between the two writes), and the rest is listed: the unfinished uploads.
 - Nothing here fails for the person: storage that is full (``QuotaExceededError``), missing, or refuses is
   logged and the page goes on without the plan: the file is hashed next time, as if never remembered. Each
-  operation is bounded in time (``TIMEOUT``), so a storage that never answers cannot hold a file back.
+  operation is bounded in time (``TIMEOUT``), so a storage that never answers cannot hold a file back; and
+  once one has run out of time, the store is given up for the page's life (``StoreGaveUp``): a storage that
+  hung once (Chromium's over a quota of a few bytes does, where another build of the same version rejects)
+  would cost every file chosen after it the same wait.
 - Every promise of the storage is awaited through ``_settled``, which has JavaScript turn a rejection into
   a string before Python sees it: Pyodide 314 cannot turn Chromium 156's ``QuotaExceededError`` (now a class
   of its own, derived from ``DOMException``) into a Python object ("TypeError: invalid exception object" in
@@ -27,7 +30,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import js  # type: ignore[import-not-found]
@@ -62,16 +65,28 @@ async def _settled(js_promise: Any) -> Any:
     return value
 
 
+class StoreGaveUp(Exception):
+    """An earlier operation ran out of time: the store is not asked again (see the module docstring)."""
+
+
 def _options(**values: Any) -> Any:
     return to_js(values, dict_converter=js.Object.fromEntries)
 
 
 def _failed(doing: str) -> None:
-    """Log a storage failure (inside an ``except``): a full storage is expected, and only costs a hashing
-    next time (info); anything else is worth a warning in the console."""
+    """Log a storage failure (inside an ``except``). A full storage, one that does not answer, and one given
+    up are expected, and only cost a hashing next time: info, one line. Anything else is worth a warning in
+    the console, with its traceback."""
     exc = sys.exc_info()[1]
-    quota = isinstance(exc, StorageFailed) and exc.name == "QuotaExceededError"
-    log.log(logging.INFO if quota else logging.WARNING, "%s failed: %s", doing, exc, exc_info=not quota)
+    expected = isinstance(exc, TimeoutError | StoreGaveUp) or (
+        isinstance(exc, StorageFailed) and exc.name == "QuotaExceededError"
+    )
+    reason = (
+        f"no answer in {TIMEOUT:g} s" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+    )
+    log.log(
+        logging.INFO if expected else logging.WARNING, "%s failed: %s", doing, reason, exc_info=not expected
+    )
 
 
 class PlanStore:
@@ -82,11 +97,24 @@ class PlanStore:
         self._now = now
         self._lock = asyncio.Lock()  # one change at a time: each reads the index, changes it, writes it
         self._folder: Any = None
+        self._gave_up = False
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self) -> AsyncIterator[None]:
+        """One operation: alone (the lock), within ``TIMEOUT``; the first to run out of it gives the store up."""
+        try:
+            async with asyncio.timeout(TIMEOUT), self._lock:
+                if self._gave_up:  # also when it was given up while this one waited for the lock
+                    raise StoreGaveUp("the storage did not answer earlier")
+                yield
+        except TimeoutError:
+            self._gave_up = True
+            raise
 
     async def restore(self) -> list[Entry]:
         """The unfinished uploads (entries not expired), most recently used first; cleans up the rest."""
         try:
-            async with asyncio.timeout(TIMEOUT), self._lock:
+            async with self._bounded():
                 index = await self._read_index()
                 removed = index.prune(self._now(), self.limits)
                 if removed:
@@ -103,7 +131,7 @@ class PlanStore:
     async def load(self, key: FileKey) -> ChunkPlan | None:
         """The plan remembered for ``key``'s file (and it is marked used), or None."""
         try:
-            async with asyncio.timeout(TIMEOUT), self._lock:
+            async with self._bounded():
                 index = await self._read_index()
                 now = self._now()
                 if index.find(key, now, self.limits) is None:
@@ -123,7 +151,7 @@ class PlanStore:
         """Remember ``plan`` for ``key``'s file; False when the storage would not take it."""
         raw = encode_plan(key, plan)
         try:
-            async with asyncio.timeout(TIMEOUT), self._lock:
+            async with self._bounded():
                 now = self._now()
                 index = await self._read_index()
                 entry = Entry(key, plan.file_id, len(raw), saved=now, used=now, done=done)
@@ -141,7 +169,7 @@ class PlanStore:
     async def touch(self, key: FileKey, done: int | None = None) -> None:
         """The upload goes on: keep its entry (``done``: the bytes the server has confirmed)."""
         try:
-            async with asyncio.timeout(TIMEOUT), self._lock:
+            async with self._bounded():
                 index = await self._read_index()
                 if index.touch(key, self._now(), done):
                     await self._write_index(index)
@@ -151,7 +179,7 @@ class PlanStore:
     async def forget(self, key: FileKey) -> None:
         """The upload finished (or the person removed the entry): its plan goes."""
         try:
-            async with asyncio.timeout(TIMEOUT), self._lock:
+            async with self._bounded():
                 index = await self._read_index()
                 await self._remove_all(index, index.remove(key))
         except Exception:  # noqa: BLE001 - logged by _failed
@@ -168,7 +196,7 @@ class PlanStore:
     async def _discard(self, key: FileKey) -> None:
         """After a failed save: no entry, no file (as far as the storage still allows)."""
         try:
-            async with asyncio.timeout(TIMEOUT), self._lock:
+            async with self._bounded():
                 index = await self._read_index()
                 if index.remove(key):
                     await self._write_index(index)

@@ -3,7 +3,9 @@ real server (the browser's is ``frontend/browser/fetch_stream.py``).
 
 It counts what it sees (requests, body bytes read, requests in flight) and can hold bodies: ``hold_after``
 bytes read in all, the next pieces wait until ``release`` is set, so a test can act at a known point of a
-download (replace the file, restart the server, cancel).
+download (replace the file, restart the server, cancel). ``gather`` holds every body until that many
+requests have been in flight at once, so a test of parallel lanes does not depend on how fast the first
+segment arrives.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class AiohttpResponse:
 
     async def pieces(self) -> AsyncIterator[bytes]:
         transport = self._transport
+        if transport.gather is not None:
+            await transport.gathered.wait()
         try:
             async for piece in self._resp.content.iter_chunked(transport.piece_size):
                 if transport.hold_after is not None and transport.bytes_read >= transport.hold_after:
@@ -69,6 +73,8 @@ class AiohttpStreamTransport:
         self.hold_after: int | None = None
         self.held = asyncio.Event()  # set once a body is held
         self.release = asyncio.Event()
+        self.gather: int | None = None
+        self.gathered = asyncio.Event()  # set once ``gather`` requests have been in flight at once
 
     async def open(self, req: HttpRequest) -> AiohttpResponse:
         self.requests.append(req)
@@ -81,4 +87,6 @@ class AiohttpStreamTransport:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.gather is not None and self.in_flight >= self.gather:
+            self.gathered.set()
         return AiohttpResponse(self, resp)
