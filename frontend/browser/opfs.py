@@ -24,7 +24,9 @@ The engine's ``PartialFile`` port (``frontend/engine/download_ports.py``) over O
 
 Only this module touches OPFS; errors become the engine's: ``QuotaExceededError`` -> ``NO_SPACE``,
 ``NoModificationAllowedError`` (locked by another tab) -> ``STORAGE_BUSY``, anything else ->
-``STORAGE_FAILED``.
+``STORAGE_FAILED``. Its promises are awaited through ``js_promise.settled`` (a rejection raises
+``JsRejected``: Pyodide cannot convert Chromium 156's ``QuotaExceededError``, and the download would wait
+forever); its synchronous calls raise ``JsException``: ``STORAGE_ERRORS`` catches both.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
+from frontend.browser.js_promise import JsRejected, settled
 from frontend.engine.download_journal import Journal, latest, seal
 from frontend.engine.errors import EngineError, Err
 
@@ -45,6 +48,7 @@ FOLDER = "downloads"
 EXPIRY_DAYS = 7  # an unfinished download nobody continued for a week is removed
 DATA, SLOTS = ".data", (".j0", ".j1")
 READ_BLOCK = 1024 * 1024
+STORAGE_ERRORS = (JsException, JsRejected)
 
 Save = Callable[[Any, str], None]
 """``save(js_file, name)``: hand the finished OPFS ``File`` to the page, to be saved under ``name``."""
@@ -82,23 +86,23 @@ def key_for(url: str) -> str:
 
 
 async def _folder() -> Any:
-    root = await js.navigator.storage.getDirectory()
-    return await root.getDirectoryHandle(FOLDER, _options(create=True))
+    js_root = await settled(js.navigator.storage.getDirectory())
+    return await settled(js_root.getDirectoryHandle(FOLDER, _options(create=True)))
 
 
 async def _remove(js_folder: Any, name: str) -> None:
     try:
-        await js_folder.removeEntry(name)
-    except JsException:
+        await settled(js_folder.removeEntry(name))
+    except STORAGE_ERRORS:
         pass  # gone already, or locked by another tab (it is then that tab's)
 
 
 async def _read_text(js_folder: Any, name: str) -> str | None:
     try:
-        js_handle = await js_folder.getFileHandle(name)
-        js_file = await js_handle.getFile()
-        return str(await js_file.text())
-    except JsException:
+        js_handle = await settled(js_folder.getFileHandle(name))
+        js_file = await settled(js_handle.getFile())
+        return str(await settled(js_file.text()))
+    except STORAGE_ERRORS:
         return None
 
 
@@ -124,8 +128,8 @@ class OpfsPartialFile:
 
     async def _handle(self, name: str, create: bool) -> Any:
         js_folder = await self._dir()
-        js_file = await js_folder.getFileHandle(name, _options(create=create))
-        return await js_file.createSyncAccessHandle()
+        js_file = await settled(js_folder.getFileHandle(name, _options(create=create)))
+        return await settled(js_file.createSyncAccessHandle())
 
     # -- the journal
 
@@ -166,7 +170,7 @@ class OpfsPartialFile:
             self._data.truncate(journal.size)  # allocated now: the quota is taken at the start
             self._data.flush()
             allocated = int(self._data.getSize())
-        except JsException as exc:
+        except STORAGE_ERRORS as exc:
             await self.discard()  # nothing half-made stays
             raise storage_error(exc, f"making room for {journal.size} bytes") from exc
         if allocated != journal.size:  # Chromium refuses a size over the quota without a word: check it
@@ -178,7 +182,7 @@ class OpfsPartialFile:
             if self._data is None:
                 try:
                     self._data = await self._handle(self.key + DATA, create=False)
-                except JsException as exc:
+                except STORAGE_ERRORS as exc:
                     raise storage_error(exc, "opening the partial file") from exc
             return self._data
 
@@ -192,7 +196,7 @@ class OpfsPartialFile:
         self._at.at = offset
         try:
             written = js_data.write(js_bytes, self._at)
-        except JsException as exc:
+        except STORAGE_ERRORS as exc:
             raise storage_error(exc, f"writing {len(data)} bytes at {offset}") from exc
         if written != len(data):  # Chromium answers a write over the quota with a bogus count, not an error
             raise EngineError(
@@ -206,7 +210,7 @@ class OpfsPartialFile:
         self._at.at = offset
         try:
             got = int(js_data.read(js_bytes, self._at))
-        except JsException as exc:
+        except STORAGE_ERRORS as exc:
             raise storage_error(exc, f"reading {size} bytes at {offset}") from exc
         return js_bytes.subarray(0, got).to_bytes()
 
@@ -218,8 +222,8 @@ class OpfsPartialFile:
         self._at.at = start
         try:
             got = int(js_data.read(js_bytes, self._at))
-            js_digest = await js.crypto.subtle.digest("SHA-256", js_bytes.subarray(0, got))
-        except JsException as exc:
+            js_digest = await settled(js.crypto.subtle.digest("SHA-256", js_bytes.subarray(0, got)))
+        except STORAGE_ERRORS as exc:
             raise storage_error(exc, f"reading bytes {start}-{end - 1} back") from exc
         return js.Uint8Array.new(js_digest).to_bytes()
 
@@ -227,7 +231,7 @@ class OpfsPartialFile:
         try:
             (self._data or await self._open_data()).flush()  # the bytes first...
             await self._write_journal(journal)  # ...then the journal that lists them
-        except JsException as exc:
+        except STORAGE_ERRORS as exc:
             raise storage_error(exc, "saving the journal") from exc
 
     async def discard(self) -> None:
@@ -241,9 +245,9 @@ class OpfsPartialFile:
         await self._close()  # the lock goes: the File can be read (and saved) now
         try:
             js_folder = await self._dir()
-            js_handle = await js_folder.getFileHandle(self.key + DATA)
-            js_file = await js_handle.getFile()
-        except JsException as exc:
+            js_handle = await settled(js_folder.getFileHandle(self.key + DATA))
+            js_file = await settled(js_handle.getFile())
+        except STORAGE_ERRORS as exc:
             raise storage_error(exc, "handing the file over") from exc
         self._save(js_file, name)
 
@@ -257,7 +261,7 @@ class OpfsPartialFile:
                 try:
                     js_handle.flush()
                     js_handle.close()
-                except JsException:
+                except STORAGE_ERRORS:
                     pass
         self._data = None
         self._slots = [None, None]
@@ -268,8 +272,8 @@ class StorageEstimate:
 
     async def available(self) -> int | None:
         try:
-            js_estimate = await js.navigator.storage.estimate()
-        except JsException:
+            js_estimate = await settled(js.navigator.storage.estimate())
+        except STORAGE_ERRORS:
             return None
         quota, usage = getattr(js_estimate, "quota", None), getattr(js_estimate, "usage", None)
         if quota is None or usage is None:
@@ -286,11 +290,11 @@ async def restore(now_ms: float | None = None) -> list[Journal]:
         names = []
         js_entries = js_folder.keys()
         while True:
-            js_step = await js_entries.next()
+            js_step = await settled(js_entries.next())
             if js_step.done:
                 break
             names.append(str(js_step.value))
-    except JsException:
+    except STORAGE_ERRORS:
         return []
     keys = {name.rsplit(".", 1)[0] for name in names}
     kept: list[Journal] = []

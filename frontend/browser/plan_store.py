@@ -16,11 +16,8 @@ hash of the file's name, size and modification time). The downloads' folder (``o
   once one has run out of time, the store is given up for the page's life (``StoreGaveUp``): a storage that
   hung once (Chromium's over a quota of a few bytes does, where another build of the same version rejects)
   would cost every file chosen after it the same wait.
-- Every promise of the storage is awaited through ``_settled``, which has JavaScript turn a rejection into
-  a string before Python sees it: Pyodide 314 cannot turn Chromium 156's ``QuotaExceededError`` (now a class
-  of its own, derived from ``DOMException``) into a Python object ("TypeError: invalid exception object" in
-  its future helper, also when it is an argument of a Python callback), and the coroutine awaiting the
-  promise never resumes. None of the promises awaited here resolves to a string (files are read as bytes).
+- Every promise of the storage is awaited through ``js_promise.settled``, so that a rejection reaches
+  Python (Pyodide cannot convert Chromium 156's ``QuotaExceededError``: see there).
 """
 
 from __future__ import annotations
@@ -36,6 +33,7 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
+from frontend.browser.js_promise import JsRejected, settled
 from frontend.engine.chunking import ChunkPlan
 from frontend.engine.plan_cache import Entry, FileKey, Limits, PlanIndex, decode_plan, encode_plan
 
@@ -45,24 +43,6 @@ FOLDER = "plans"
 INDEX = "index.json"
 SUFFIX = ".plan"
 TIMEOUT = 10.0  # seconds an operation on the store may take; then it is given up (the file is hashed)
-
-
-class StorageFailed(Exception):
-    """A storage promise was rejected; ``name`` is the JavaScript error's (``QuotaExceededError``...)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-async def _settled(js_promise: Any) -> Any:
-    """The promise's value; a rejection raises ``StorageFailed`` (see the module docstring): JavaScript's own
-    ``String`` turns the error into ``"<name>: <message>"``, a value, so nothing of it reaches Python as an
-    error."""
-    value = await js_promise.then(None, js.String)
-    if isinstance(value, str):
-        raise StorageFailed(value.split(":", 1)[0].strip())
-    return value
 
 
 class StoreGaveUp(Exception):
@@ -79,7 +59,7 @@ def _failed(doing: str) -> None:
     the console, with its traceback."""
     exc = sys.exc_info()[1]
     expected = isinstance(exc, TimeoutError | StoreGaveUp) or (
-        isinstance(exc, StorageFailed) and exc.name == "QuotaExceededError"
+        isinstance(exc, JsRejected) and exc.name == "QuotaExceededError"
     )
     reason = (
         f"no answer in {TIMEOUT:g} s" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
@@ -206,8 +186,8 @@ class PlanStore:
 
     async def _dir(self) -> Any:
         if self._folder is None:
-            js_root = await _settled(js.navigator.storage.getDirectory())
-            self._folder = await _settled(js_root.getDirectoryHandle(FOLDER, _options(create=True)))
+            js_root = await settled(js.navigator.storage.getDirectory())
+            self._folder = await settled(js_root.getDirectoryHandle(FOLDER, _options(create=True)))
         return self._folder
 
     async def _read_index(self) -> PlanIndex:
@@ -219,35 +199,35 @@ class PlanStore:
     async def _read(self, name: str) -> str | None:
         js_folder = await self._dir()
         try:
-            js_handle = await _settled(js_folder.getFileHandle(name))
-        except StorageFailed as exc:
+            js_handle = await settled(js_folder.getFileHandle(name))
+        except JsRejected as exc:
             if exc.name == "NotFoundError":  # nothing remembered under that name
                 return None
             raise
-        js_file = await _settled(js_handle.getFile())
-        return bytes((await _settled(js_file.arrayBuffer())).to_bytes()).decode("utf-8", errors="replace")
+        js_file = await settled(js_handle.getFile())
+        return bytes((await settled(js_file.arrayBuffer())).to_bytes()).decode("utf-8", errors="replace")
 
     async def _write(self, name: str, text: str) -> None:
         js_folder = await self._dir()
-        js_handle = await _settled(js_folder.getFileHandle(name, _options(create=True)))
-        js_writable = await _settled(js_handle.createWritable())
+        js_handle = await settled(js_folder.getFileHandle(name, _options(create=True)))
+        js_writable = await settled(js_handle.createWritable())
         try:
-            await _settled(js_writable.write(text))
-            await _settled(js_writable.close())  # the file is replaced only now, whole
+            await settled(js_writable.write(text))
+            await settled(js_writable.close())  # the file is replaced only now, whole
         except BaseException:
-            with contextlib.suppress(StorageFailed):
-                await _settled(js_writable.abort())
+            with contextlib.suppress(JsRejected):
+                await settled(js_writable.abort())
             raise
 
     async def _remove(self, name: str) -> None:
-        with contextlib.suppress(StorageFailed):  # gone already
-            await _settled((await self._dir()).removeEntry(name))
+        with contextlib.suppress(JsRejected):  # gone already
+            await settled((await self._dir()).removeEntry(name))
 
     async def _names(self) -> list[str]:
         js_entries = (await self._dir()).keys()
         names = []
         while True:
-            js_step = await _settled(js_entries.next())
+            js_step = await settled(js_entries.next())
             if js_step.done:
                 return names
             names.append(str(js_step.value))

@@ -223,6 +223,24 @@ def test_not_enough_quota_says_so_and_saves_nothing(
     assert saved == [] and bytes_sent(server) <= 1  # not even started (the probe's single byte)
 
 
+def test_a_storage_without_room_for_its_folder_fails_the_download_and_does_not_hang(
+    downloads: DownloadsPage, server: ServerProcess, cdp: CDPSession, page: Page
+) -> None:
+    """A quota of a few bytes: creating the folder is refused with Chromium 156's ``QuotaExceededError``
+    (a class Pyodide cannot convert: awaited directly, the download would wait forever)."""
+    url = put(server, "tiny.bin", data_of(MiB, seed=12))
+    saved: list[Download] = []
+    page.on("download", lambda download: saved.append(download))
+    downloads.open()
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": server.url, "quotaSize": 16})
+    downloads.start("tiny.bin")
+    downloads.wait_state(url, "failed", timeout_ms=60_000)
+    error = downloads.row(url).locator(".upload-error")
+    expect(error).to_be_visible()
+    assert "storage" in error.inner_text()
+    assert saved == []
+
+
 @pytest.fixture
 def zh_page(browser: Browser, net: Net) -> Iterator[Page]:
     """A page whose browser speaks Chinese (``navigator.language`` is ``zh-CN``)."""

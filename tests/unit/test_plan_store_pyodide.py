@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.unit.engine.test_pyodide import NODE, ROOT, RUNNER
 
-MOUNTS = ("frontend/engine", "wire", "frontend/browser/plan_store.py")
+MOUNTS = ("frontend/engine", "wire", "frontend/browser/plan_store.py", "frontend/browser/js_promise.py")
 
 # ``hang``: getDirectoryHandle never settles; ``reject``: it rejects with the quota's DOMException.
 PY_STORE = textwrap.dedent(
