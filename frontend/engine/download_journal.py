@@ -39,9 +39,10 @@ class Journal:
     def with_done(self, done: Iterable[int], updated: float) -> Journal:
         return replace(self, done=frozenset(done), updated=updated)
 
-    def same_version(self, url: str, size: int, etag: str, segment_size: int) -> bool:
-        """Whether the bytes on disk are of this file, this version, cut the same way."""
-        return (self.url, self.size, self.etag, self.segment_size) == (url, size, etag, segment_size)
+    def same_version(self, url: str, size: int, etag: str) -> bool:
+        """Whether the bytes on disk are of this file, this version (whatever their cut: a resumed download
+        keeps its own ``segment_size``)."""
+        return (self.url, self.size, self.etag) == (url, size, etag)
 
     def encode(self) -> str:
         return json.dumps(

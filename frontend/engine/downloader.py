@@ -365,21 +365,24 @@ class DownloadController:
         """Keep what is on disk of this version of the file, or start anew (checking the space first)."""
         self._rep = rep
         self._name = rep.name or self._name
-        plan = SegmentPlan(rep.size, self.config.segment_size, ranged=rep.ranged)
         journal = await self.file.journal()
         resumed = (
             journal is not None
             and rep.etag != ""
             and rep.ranged
-            and journal.same_version(self.url, rep.size, rep.etag, self.config.segment_size)
+            and journal.same_version(self.url, rep.size, rep.etag)
         )
+        # A resumed download goes on cut as it was (its journal's indices name its segments), whatever the
+        # page's segment size is now (``?dsegment=`` may differ from the page that started it).
+        segment_size = journal.segment_size if journal is not None and resumed else self.config.segment_size
+        plan = SegmentPlan(rep.size, segment_size, ranged=rep.ranged)
         if journal is not None and resumed:
             if rep.sha256 is None and journal.repr_digest:  # the server said it before
                 self._rep = rep = replace(rep, sha256=bytes.fromhex(journal.repr_digest))
             journal = replace(journal, name=self._name)
         else:
             if journal is not None:
-                await self.file.discard()  # another version (or another cut): its bytes are of no use
+                await self.file.discard()  # another version: its bytes are of no use
             await self._check_space(rep.size)
             journal = Journal(self.url, self._name, rep.size, rep.etag, self.config.segment_size)
             journal = journal.with_done((), self._wall_ms())

@@ -278,6 +278,26 @@ async def test_after_a_crash_only_the_missing_segments_are_fetched_again() -> No
     assert sent_before > 0
 
 
+async def test_a_download_resumed_by_a_page_cutting_otherwise_goes_on_cut_as_it_was() -> None:
+    data = data_of(12 * SEG + 5)
+    file = MemoryPartialFile()
+    before = Rig(data, file=file, parallel=2)
+    landed = asyncio.Event()
+    before.ctl.subscribe(lambda s: landed.set() if s.segments_done >= 5 else None)
+    before.ctl.start()
+    await landed.wait()
+    await before.ctl.cancel()
+    journal = decode(file.journal_text or "")
+    assert journal is not None and journal.segment_size == SEG and len(journal.done) >= 5
+
+    after = Rig(data, file=file, transport=before.transport, parallel=2, segment_size=4 * SEG)
+    before.transport.requests.clear()
+    final = await after.ctl.download()
+    assert final.state is S.FINISHED and after.delivered() == data
+    assert file.discards == 0  # nothing fetched before was thrown away
+    assert sorted(after.fetched_starts()) == [i * SEG for i in range(13) if i not in journal.done]
+
+
 async def test_a_journal_of_another_version_is_discarded() -> None:
     data = data_of(4 * SEG)
     file = MemoryPartialFile()

@@ -80,8 +80,9 @@ def test_runs_of_segment_indices() -> None:
 def test_the_journal_round_trips_and_refuses_what_it_does_not_understand() -> None:
     journal = Journal("http://x.test/a", "报告.bin", 25, '"e"', 10, frozenset({0, 2}), "ab" * 32, False, 5.0)
     assert decode(journal.encode()) == journal
-    assert journal.same_version("http://x.test/a", 25, '"e"', 10)
-    assert not journal.same_version("http://x.test/a", 25, '"f"', 10)
+    assert journal.same_version("http://x.test/a", 25, '"e"')
+    assert not journal.same_version("http://x.test/a", 25, '"f"')
+    assert not journal.same_version("http://x.test/a", 26, '"e"')
     text = journal.encode()
     for broken in (
         text[: len(text) // 2],  # torn
