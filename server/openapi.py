@@ -220,6 +220,31 @@ def spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/page": {
+                "get": {
+                    "summary": "What the page's Python needs of this server's settings (server/page.py)",
+                    "responses": {
+                        "200": {
+                            "description": "how long an unfinished upload is kept, in seconds: the page "
+                            "remembers a file's chunk plan as long",
+                            "content": {
+                                "application/json": {
+                                    "schema": _envelope(
+                                        {
+                                            "type": "object",
+                                            "required": ["uploadTtlSeconds"],
+                                            "properties": {
+                                                "uploadTtlSeconds": {"type": "number", "exclusiveMinimum": 0}
+                                            },
+                                        }
+                                    )
+                                }
+                            },
+                        },
+                        **_errors(*COMMON),
+                    },
+                }
+            },
             "/upload/{tail}": _served(
                 "An uploaded file, offered under ?name= (else <fileId><ext>)",
                 [

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from html import escape
 
@@ -62,33 +61,6 @@ Draw = Callable[[str, str, str | None], None]
 """``draw(row_id, ops_json, html)``, as ``view.Draw``; a new row goes to ``#download-rows``."""
 
 SAVED_AS_ACTION = "dl-saved-as"
-
-
-@dataclass(frozen=True)
-class SaveAsTexts:
-    """The words of **Save as…** (kept here until ``i18n.Texts`` has them; keyed by ``Texts.lang``)."""
-
-    button: str
-    saved: str  # {name}: the name of the file chosen
-    failed: str  # {error}: the browser's reason
-
-
-SAVE_AS_TEXTS = {
-    "en": SaveAsTexts(
-        button="Save as…",
-        saved="Also saved as {name}",
-        failed="Could not save it there ({error}); the file was saved the normal way",
-    ),
-    "zh-CN": SaveAsTexts(
-        button="另存为…",
-        saved="已另存为 {name}",
-        failed="无法保存到该位置（{error}）；文件已按常规方式保存",
-    ),
-}
-
-
-def save_as_texts(texts: Texts) -> SaveAsTexts:
-    return SAVE_AS_TEXTS.get(texts.lang, SAVE_AS_TEXTS["en"])
 
 
 def save_as_offered(state: DownloadState, picker: bool) -> bool:
@@ -203,7 +175,7 @@ class DownloadRow:
             progress_of=escape(texts.progress_of.format(name=name)),
             waiting=escape(texts.download_state(S.NEW)),
             save=escape(texts.download_save),
-            save_as=escape(save_as_texts(texts).button),
+            save_as=escape(texts.button_save_as),
         )
         self._shown: dict[str, object] = {"name": name, "save-as": False}  # (the HTML hides the button)
         self.picker = False  # the browser has showSaveFilePicker (``PageDownloads`` finds out)
@@ -270,12 +242,11 @@ class DownloadRow:
         self._saved_as = (outcome, detail)
 
     def _saved_as_ops(self, outcome: SavedAs, detail: str) -> list[Op]:
-        words = save_as_texts(self.texts)
         line = ""
         if outcome is SavedAs.SAVED:
-            line = words.saved.format(name=detail)
+            line = self.texts.saved_as_detail.format(name=detail)
         elif outcome is SavedAs.FAILED:
-            line = words.failed.format(error=detail)
+            line = self.texts.save_as_failed.format(error=detail)
         ops: list[Op] = [["", "@data-saved-as", outcome.value]]
         if outcome is not SavedAs.CANCELLED:  # a cancelled one leaves the last outcome's words
             ops += [[".download-saved-as", "textContent", line], [".download-saved-as", "hidden", False]]

@@ -74,6 +74,9 @@ class Texts(StartupTexts):
     button_download: str
     button_remove: str
     download_save: str
+    button_save_as: str  # where the browser has showSaveFilePicker
+    saved_as_detail: str  # {name}: the name of the file chosen
+    save_as_failed: str  # {error}: the browser's reason
     verifying_detail: str
     download_finished_detail: str
     checked_against: str
@@ -187,6 +190,9 @@ EN = Texts(
     button_download="Download",
     button_remove="Remove",
     download_save="Save the file again",
+    button_save_as="Save as…",
+    saved_as_detail="Also saved as {name}",
+    save_as_failed="Could not save it there ({error}); the file was saved the normal way",
     verifying_detail="{label}… {percent}%",
     download_finished_detail="{label}: {total}, {check}",
     checked_against="checked against the server's {digests}",
@@ -272,6 +278,9 @@ ZH = Texts(
     button_download="下载",
     button_remove="移除",
     download_save="再次保存文件",
+    button_save_as="另存为…",
+    saved_as_detail="已另存为 {name}",
+    save_as_failed="无法保存到该位置（{error}）；文件已按常规方式保存",
     verifying_detail="{label}… {percent}%",
     download_finished_detail="{label}：{total}，{check}",
     checked_against="已与服务器的 {digests} 核对",

@@ -104,10 +104,9 @@ def test_what_the_row_says_after_each_outcome() -> None:
 
 
 def test_the_words_in_both_languages() -> None:
-    assert download_view.save_as_texts(EN).button == "Save as…"
-    assert download_view.save_as_texts(ZH).button == "另存为…"
-    for words in download_view.SAVE_AS_TEXTS.values():
-        assert "{name}" in words.saved and "{error}" in words.failed
+    assert (EN.button_save_as, ZH.button_save_as) == ("Save as…", "另存为…")
+    for words in (EN, ZH):
+        assert "{name}" in words.saved_as_detail and "{error}" in words.save_as_failed
     page = Page()
     row = download_view.DownloadRow(page, "k1", URL, "a.bin", None, ZH)
     row.render(snap(S.CHECKING))
