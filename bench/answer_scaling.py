@@ -74,20 +74,14 @@ async def run(ctx: Context) -> Result:
         figures.define(f"{n}.server", f"{n:,} chunks: server CPU per chunk", "ms", decimals=3)
         figures.define(f"{n}.client", f"{n:,} chunks: engine + transport CPU per chunk", "ms", decimals=3)
     top = counts[-1]
-    figures.define(
-        "flat.server",
-        f"server CPU per chunk, {top:,} vs {counts[0]:,} chunks",
-        "x",
-        Target("<=", FLAT, "ours"),
-        decimals=2,
-    )
-    figures.define(
-        "flat.client",
-        f"engine CPU per chunk, {top:,} vs {counts[0]:,} chunks",
-        "x",
-        Target("<=", FLAT, "ours"),
-        decimals=2,
-    )
+    for part, who in (("server", "server"), ("client", "engine")):
+        figures.define(
+            f"flat.{part}",
+            f"{who} CPU per chunk, {top:,} vs {counts[0]:,} chunks",
+            "x",
+            Target("<=", FLAT, "ours"),
+            decimals=2,
+        )
     for run_index in range(ctx.runs):
         per_chunk: dict[int, tuple[float, float]] = {}
         with servers.our_server(

@@ -347,19 +347,25 @@ class Guard:
 
 
 @asynccontextmanager
+async def _failing_on_errors(page: Page) -> AsyncIterator[Page]:
+    """``page`` with a minute's default timeout; what it raised (``pageerror``) fails the benchmark after."""
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    if errors:
+        raise RuntimeError("the page raised:\n" + "\n".join(errors[:5]))
+
+
+@asynccontextmanager
 async def guarded_page(browser: Browser, guard: Guard) -> AsyncIterator[Page]:
     """A page in a fresh context (empty cache, no cookies, no storage), marks recorded, network guarded."""
     context = await browser.new_context(viewport={"width": 1000, "height": 760})
     try:
         await guard.install(context)
         await context.add_init_script(MARKS_JS)
-        page = await context.new_page()
-        page.set_default_timeout(60_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        yield page
-        if errors:
-            raise RuntimeError("the page raised:\n" + "\n".join(errors[:5]))
+        async with _failing_on_errors(await context.new_page()) as page:
+            yield page
     finally:
         await context.close()
     guard.check()
@@ -390,14 +396,10 @@ async def profile_page(playwright: Playwright, guard: Guard) -> AsyncIterator[Pa
         )
         try:
             await context.add_init_script(MARKS_JS)
-            page = context.pages[0] if context.pages else await context.new_page()
-            await guard.serve_by_devtools(context, page)
-            page.set_default_timeout(60_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            yield page
-            if errors:
-                raise RuntimeError("the page raised:\n" + "\n".join(errors[:5]))
+            first = context.pages[0] if context.pages else await context.new_page()
+            await guard.serve_by_devtools(context, first)
+            async with _failing_on_errors(first) as page:
+                yield page
         finally:
             await context.close()
     finally:

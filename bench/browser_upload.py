@@ -43,7 +43,8 @@ PARALLEL = UploadConfig().parallel  # chunks in flight on our page (its default)
 UPLOAD_MS = 900_000
 
 
-def _check_stored(data_dir: Path, link: str, ids: browser.SeedIds, size: int, who: str) -> None:
+def check_stored(data_dir: Path, link: str, ids: browser.SeedIds, size: int, who: str) -> None:
+    """Raise unless ``link`` names the file by its MD5 and the server stored all ``size`` bytes of it."""
     stored = data_dir / "files" / ids.file_id
     if f"/upload/{ids.file_id}.bin" not in link:  # ours adds ?name=<the file's name>
         raise RuntimeError(f"{who}: the link {link!r} does not name the file's MD5 {ids.file_id}")
@@ -93,7 +94,7 @@ async def _ours(
                 raise RuntimeError("our page's upload failed")
             marks = await browser.marks(page)
             link = str(await page.get_attribute("li.upload a.upload-link", "href"))
-        _check_stored(data_dir, link, ids, size, "our page")
+        check_stored(data_dir, link, ids, size, "our page")
     total = (marks["data-state=finish"] - marks["change"]) / 1000
     return Timing(total, (marks["data-state<-hashing"] - marks["change"]) / 1000, cpu)
 
@@ -116,7 +117,7 @@ async def _seed(
             cpu = meter.stop()
             marks = await browser.marks(page)
             link = str(await page.text_content("#link a"))
-        _check_stored(data_dir, link, ids, size, "the seed's client")
+        check_stored(data_dir, link, ids, size, "the seed's client")
     finished = next(at for name, at in marks.items() if name.startswith(f"href={browser.SEED_API}/"))
     ready, clicked = marks["data-status=choose"], marks["data-status=uploading"]
     total = (finished - marks["change"] - (clicked - ready)) / 1000
@@ -139,7 +140,7 @@ async def _plain_js(
                     f"the plain JS sender failed: {await page.evaluate('window.__benchResult')}"
                 )
             marks = await browser.marks(page)
-        _check_stored(data_dir, f"{server.url}/upload/{ids.file_id}.bin", ids, size, "the plain JS sender")
+        check_stored(data_dir, f"{server.url}/upload/{ids.file_id}.bin", ids, size, "the plain JS sender")
     return (marks["sent"] - marks["change"]) / 1000
 
 

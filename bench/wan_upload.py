@@ -54,7 +54,7 @@ from typing import Any
 from playwright.async_api import CDPSession, Page
 
 from bench import browser, servers
-from bench.browser_upload import _check_stored
+from bench.browser_upload import check_stored
 from bench.measure import MiB
 from bench.model import Benchmark, Context, FigureSet, Result, Target
 from frontend.engine.uploader import UploadConfig
@@ -218,7 +218,7 @@ async def _ours(
                 )
             links = {row["name"]: str(row["href"]) for row in rows}
             for path, ids in files:
-                _check_stored(data_dir, links.get(path.name, ""), ids, size, f"our page ({config.label})")
+                check_stored(data_dir, links.get(path.name, ""), ids, size, f"our page ({config.label})")
         total = (max(finished.values()) - marks["change"]) / 1000
         prepare = (marks["data-state<-hashing"] - marks["change"]) / 1000
         _check_paced(link, total_bytes, total - prepare, f"our page ({config.label})")
@@ -245,7 +245,7 @@ async def _seed(
                 await browser.wait_mark(page, f"href={browser.SEED_API}/*", timeout_ms=UPLOAD_MS)
                 marks = await browser.marks(page)
                 shown = str(await page.text_content("#link a"))
-            _check_stored(data_dir, shown, ids, size, "the seed's client")
+            check_stored(data_dir, shown, ids, size, "the seed's client")
         finished = next(at for name, at in marks.items() if name.startswith(f"href={browser.SEED_API}/"))
         ready, clicked = marks["data-status=choose"], marks["data-status=uploading"]
         total = (finished - marks["change"] - (clicked - ready)) / 1000
@@ -287,7 +287,7 @@ async def _plain_js(
                         f"the plain JS sender failed: {await page.evaluate('window.__benchResult')}"
                     )
                 marks = await browser.marks(page)
-            _check_stored(data_dir, f"/upload/{ids.file_id}.bin", ids, size, "the plain JS sender")
+            check_stored(data_dir, f"/upload/{ids.file_id}.bin", ids, size, "the plain JS sender")
         seconds = (marks["sent"] - marks["change"]) / 1000
         _check_paced(link, size, seconds, f"the plain JS sender ({parallel} in flight)")
         return seconds

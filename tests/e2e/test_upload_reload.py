@@ -75,7 +75,8 @@ def remembered_row(page: Page, name: str) -> Locator:
 def start_then_reload(
     uploader: UploaderPage, page: Page, cdp: CDPSession, source: Path, rate: float, percent: int
 ) -> None:
-    """Choose ``source`` on a slow link, wait until its plan is remembered and ``percent`` is sent, reload."""
+    """Choose ``source`` on a slow link, wait until its plan is remembered and ``percent`` is sent, reload;
+    then wait until the page lists it as unfinished."""
     throttle(cdp, rate)
     uploader.choose(source)
     expect(uploader.row(source.name)).to_have_attribute("data-plan-saved", "1", timeout=60_000)
@@ -83,6 +84,8 @@ def start_then_reload(
     page.reload()
     uploader.wait_python_ready()
     throttle(cdp, None)
+    expect(page.locator("#uploads")).to_have_attribute("data-remembered", "1", timeout=30_000)
+    expect(remembered_row(page, source.name)).to_be_visible()
 
 
 def test_reload_mid_upload_then_the_same_file_is_not_hashed_again(
@@ -98,9 +101,7 @@ def test_reload_mid_upload_then_the_same_file_is_not_hashed_again(
     start_then_reload(uploader, page, cdp, source, rate=8 * MiB, percent=10)
 
     # After the reload: the unfinished upload is listed, to be chosen again.
-    expect(page.locator("#uploads")).to_have_attribute("data-remembered", "1", timeout=30_000)
     listed = remembered_row(page, source.name)
-    expect(listed).to_be_visible()
     expect(listed.locator(".upload-detail")).to_contain_text("Choose the file again")
 
     page.evaluate(RECORD_STATES)
@@ -136,8 +137,6 @@ def test_a_file_changed_with_its_name_size_and_time_kept_is_hashed_again(
 ) -> None:
     source = files("changed.bin", 8 * MiB, seed=17)
     start_then_reload(uploader, page, cdp, source, rate=2 * MiB, percent=1)
-    expect(page.locator("#uploads")).to_have_attribute("data-remembered", "1", timeout=30_000)
-    expect(remembered_row(page, source.name)).to_be_visible()
 
     # Another last chunk (not sent yet), the modification time put back: the page cannot tell.
     kept = os.stat(source)
@@ -160,7 +159,6 @@ def test_forget_drops_a_listed_upload(
 ) -> None:
     source = files("forgotten.bin", 6 * MiB, seed=18)
     start_then_reload(uploader, page, cdp, source, rate=1 * MiB, percent=1)
-    expect(page.locator("#uploads")).to_have_attribute("data-remembered", "1", timeout=30_000)
     remembered_row(page, source.name).locator("button[data-action=forget]").click()
     expect(remembered_row(page, source.name)).to_have_count(0)
 

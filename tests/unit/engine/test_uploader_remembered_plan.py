@@ -12,6 +12,7 @@ from frontend.engine.errors import Err
 from frontend.engine.hashing import hash_file
 from tests.support.engine_doubles import BytesSource
 from tests.support.memory_server import MemoryTransport
+from tests.unit.engine.test_uploader import states
 
 S = UploadState
 CHUNK = 1024
@@ -40,14 +41,6 @@ def controller(
         plan=plan,
     )
     return ctl, source, snaps
-
-
-def states(snaps: list[UploadSnapshot]) -> list[UploadState]:
-    out: list[UploadState] = []
-    for snap in snaps:
-        if not out or out[-1] is not snap.state:
-            out.append(snap.state)
-    return out
 
 
 async def test_a_remembered_plan_goes_straight_to_uploading() -> None:
