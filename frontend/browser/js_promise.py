@@ -1,11 +1,13 @@
-"""Awaiting a browser promise from Python so that its rejection always reaches Python.
+"""Calling a browser method that answers a promise, so that its rejection always reaches Python.
 
 Pyodide 314 cannot turn Chromium 156's ``QuotaExceededError`` (now a class of its own, derived from
-``DOMException``) into a Python object: "TypeError: invalid exception object" in its future helper (also when
-the error is an argument of a Python callback), and the coroutine awaiting the promise never resumes. So a
-storage promise is awaited through ``settled``: JavaScript reads the outcome into a plain object first (the
-error's ``name`` and ``message`` as strings), and Python raises ``JsRejected`` from that. Synchronous calls
-that throw (a sync access handle's ``truncate``) reach Python as ``JsException`` and are unaffected.
+``DOMException``) into a Python object, nor a rejection with a value that is no error at all: "TypeError:
+invalid exception object" in its future helper, and the coroutine awaiting the promise never resumes. A
+promise handed to Python is such a future already (measured under node: ``js.Promise.reject("x")`` fails so
+before any of our code sees it; handing that promise back to JavaScript gives another promise, rejected with
+a ``PythonError``). So the promise never reaches Python: ``call_settled`` has JavaScript call the method and
+read its outcome into a plain object (the error's ``name`` and ``message`` as strings), and Python raises
+``JsRejected`` from that. A method that throws at once is a rejection too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import functools
 from typing import Any
 
 import js  # type: ignore[import-not-found]
+from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
 
 class JsRejected(Exception):
@@ -25,18 +28,20 @@ class JsRejected(Exception):
 
 
 @functools.cache
-def _outcome() -> Any:
-    """``promise -> Promise<{ok, value} | {ok: false, name, message}>``, a promise that never rejects."""
+def _call() -> Any:
+    """``(target, method, args) -> Promise<{ok: true, value} | {ok: false, name, message}>``: it never rejects."""
     return js.Function.new(
-        "promise",
-        "return promise.then((value) => ({ ok: true, value }), (error) => ({ ok: false,"
-        " name: String(error?.name ?? 'Error'), message: String(error?.message ?? error) }));",
+        "target",
+        "method",
+        "args",
+        "return Promise.resolve().then(() => target[method](...args)).then((value) => ({ ok: true, value }),"
+        " (error) => ({ ok: false, name: String(error?.name ?? 'Error'), message: String(error?.message ?? error) }));",
     )
 
 
-async def settled(js_promise: Any) -> Any:
-    """The promise's value; a rejection raises ``JsRejected``."""
-    js_outcome = await _outcome()(js_promise)
+async def call_settled(js_target: Any, method: str, *args: Any) -> Any:
+    """``await js_target[method](*args)``; a rejection raises ``JsRejected``."""
+    js_outcome = await _call()(js_target, method, to_js(list(args)))
     if not js_outcome.ok:
         raise JsRejected(str(js_outcome.name), str(js_outcome.message))
     return js_outcome.value

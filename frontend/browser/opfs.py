@@ -24,9 +24,9 @@ The engine's ``PartialFile`` port (``frontend/engine/download_ports.py``) over O
 
 Only this module touches OPFS; errors become the engine's: ``QuotaExceededError`` -> ``NO_SPACE``,
 ``NoModificationAllowedError`` (locked by another tab) -> ``STORAGE_BUSY``, anything else ->
-``STORAGE_FAILED``. Its promises are awaited through ``js_promise.settled`` (a rejection raises
-``JsRejected``: Pyodide cannot convert Chromium 156's ``QuotaExceededError``, and the download would wait
-forever); its synchronous calls raise ``JsException``: ``STORAGE_ERRORS`` catches both.
+``STORAGE_FAILED``. The methods that answer a promise are called through ``js_promise.call_settled`` (a
+rejection raises ``JsRejected``: Pyodide cannot convert Chromium 156's ``QuotaExceededError``, and the
+download would wait forever); the synchronous ones raise ``JsException``: ``STORAGE_ERRORS`` catches both.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
-from frontend.browser.js_promise import JsRejected, settled
+from frontend.browser.js_promise import JsRejected, call_settled
 from frontend.engine.download_journal import Journal, latest, seal
 from frontend.engine.errors import EngineError, Err
 
@@ -86,22 +86,22 @@ def key_for(url: str) -> str:
 
 
 async def _folder() -> Any:
-    js_root = await settled(js.navigator.storage.getDirectory())
-    return await settled(js_root.getDirectoryHandle(FOLDER, _options(create=True)))
+    js_root = await call_settled(js.navigator.storage, "getDirectory")
+    return await call_settled(js_root, "getDirectoryHandle", FOLDER, _options(create=True))
 
 
 async def _remove(js_folder: Any, name: str) -> None:
     try:
-        await settled(js_folder.removeEntry(name))
+        await call_settled(js_folder, "removeEntry", name)
     except STORAGE_ERRORS:
         pass  # gone already, or locked by another tab (it is then that tab's)
 
 
 async def _read_text(js_folder: Any, name: str) -> str | None:
     try:
-        js_handle = await settled(js_folder.getFileHandle(name))
-        js_file = await settled(js_handle.getFile())
-        return str(await settled(js_file.text()))
+        js_handle = await call_settled(js_folder, "getFileHandle", name)
+        js_file = await call_settled(js_handle, "getFile")
+        return str(await call_settled(js_file, "text"))
     except STORAGE_ERRORS:
         return None
 
@@ -128,8 +128,8 @@ class OpfsPartialFile:
 
     async def _handle(self, name: str, create: bool) -> Any:
         js_folder = await self._dir()
-        js_file = await settled(js_folder.getFileHandle(name, _options(create=create)))
-        return await settled(js_file.createSyncAccessHandle())
+        js_file = await call_settled(js_folder, "getFileHandle", name, _options(create=create))
+        return await call_settled(js_file, "createSyncAccessHandle")
 
     # -- the journal
 
@@ -222,7 +222,7 @@ class OpfsPartialFile:
         self._at.at = start
         try:
             got = int(js_data.read(js_bytes, self._at))
-            js_digest = await settled(js.crypto.subtle.digest("SHA-256", js_bytes.subarray(0, got)))
+            js_digest = await call_settled(js.crypto.subtle, "digest", "SHA-256", js_bytes.subarray(0, got))
         except STORAGE_ERRORS as exc:
             raise storage_error(exc, f"reading bytes {start}-{end - 1} back") from exc
         return js.Uint8Array.new(js_digest).to_bytes()
@@ -245,8 +245,8 @@ class OpfsPartialFile:
         await self._close()  # the lock goes: the File can be read (and saved) now
         try:
             js_folder = await self._dir()
-            js_handle = await settled(js_folder.getFileHandle(self.key + DATA))
-            js_file = await settled(js_handle.getFile())
+            js_handle = await call_settled(js_folder, "getFileHandle", self.key + DATA)
+            js_file = await call_settled(js_handle, "getFile")
         except STORAGE_ERRORS as exc:
             raise storage_error(exc, "handing the file over") from exc
         self._save(js_file, name)
@@ -272,7 +272,7 @@ class StorageEstimate:
 
     async def available(self) -> int | None:
         try:
-            js_estimate = await settled(js.navigator.storage.estimate())
+            js_estimate = await call_settled(js.navigator.storage, "estimate")
         except STORAGE_ERRORS:
             return None
         quota, usage = getattr(js_estimate, "quota", None), getattr(js_estimate, "usage", None)
@@ -290,7 +290,7 @@ async def restore(now_ms: float | None = None) -> list[Journal]:
         names = []
         js_entries = js_folder.keys()
         while True:
-            js_step = await settled(js_entries.next())
+            js_step = await call_settled(js_entries, "next")
             if js_step.done:
                 break
             names.append(str(js_step.value))

@@ -16,8 +16,8 @@ hash of the file's name, size and modification time). The downloads' folder (``o
   once one has run out of time, the store is given up for the page's life (``StoreGaveUp``): a storage that
   hung once (Chromium's over a quota of a few bytes does, where another build of the same version rejects)
   would cost every file chosen after it the same wait.
-- Every promise of the storage is awaited through ``js_promise.settled``, so that a rejection reaches
-  Python (Pyodide cannot convert Chromium 156's ``QuotaExceededError``: see there).
+- Every storage method that answers a promise is called through ``js_promise.call_settled``, so that a
+  rejection reaches Python (Pyodide cannot convert Chromium 156's ``QuotaExceededError``: see there).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
-from frontend.browser.js_promise import JsRejected, settled
+from frontend.browser.js_promise import JsRejected, call_settled
 from frontend.engine.chunking import ChunkPlan
 from frontend.engine.plan_cache import Entry, FileKey, Limits, PlanIndex, decode_plan, encode_plan
 
@@ -186,8 +186,8 @@ class PlanStore:
 
     async def _dir(self) -> Any:
         if self._folder is None:
-            js_root = await settled(js.navigator.storage.getDirectory())
-            self._folder = await settled(js_root.getDirectoryHandle(FOLDER, _options(create=True)))
+            js_root = await call_settled(js.navigator.storage, "getDirectory")
+            self._folder = await call_settled(js_root, "getDirectoryHandle", FOLDER, _options(create=True))
         return self._folder
 
     async def _read_index(self) -> PlanIndex:
@@ -199,35 +199,37 @@ class PlanStore:
     async def _read(self, name: str) -> str | None:
         js_folder = await self._dir()
         try:
-            js_handle = await settled(js_folder.getFileHandle(name))
+            js_handle = await call_settled(js_folder, "getFileHandle", name)
         except JsRejected as exc:
             if exc.name == "NotFoundError":  # nothing remembered under that name
                 return None
             raise
-        js_file = await settled(js_handle.getFile())
-        return bytes((await settled(js_file.arrayBuffer())).to_bytes()).decode("utf-8", errors="replace")
+        js_file = await call_settled(js_handle, "getFile")
+        return bytes((await call_settled(js_file, "arrayBuffer")).to_bytes()).decode(
+            "utf-8", errors="replace"
+        )
 
     async def _write(self, name: str, text: str) -> None:
         js_folder = await self._dir()
-        js_handle = await settled(js_folder.getFileHandle(name, _options(create=True)))
-        js_writable = await settled(js_handle.createWritable())
+        js_handle = await call_settled(js_folder, "getFileHandle", name, _options(create=True))
+        js_writable = await call_settled(js_handle, "createWritable")
         try:
-            await settled(js_writable.write(text))
-            await settled(js_writable.close())  # the file is replaced only now, whole
+            await call_settled(js_writable, "write", text)
+            await call_settled(js_writable, "close")  # the file is replaced only now, whole
         except BaseException:
             with contextlib.suppress(JsRejected):
-                await settled(js_writable.abort())
+                await call_settled(js_writable, "abort")
             raise
 
     async def _remove(self, name: str) -> None:
         with contextlib.suppress(JsRejected):  # gone already
-            await settled((await self._dir()).removeEntry(name))
+            await call_settled(await self._dir(), "removeEntry", name)
 
     async def _names(self) -> list[str]:
         js_entries = (await self._dir()).keys()
         names = []
         while True:
-            js_step = await settled(js_entries.next())
+            js_step = await call_settled(js_entries, "next")
             if js_step.done:
                 return names
             names.append(str(js_step.value))

@@ -5,12 +5,10 @@ are hashed, the log has one quiet line per operation, and a storage that hung is
 
 from __future__ import annotations
 
-import json
-import subprocess
 import textwrap
 from pathlib import Path
 
-from tests.unit.engine.test_pyodide import NODE, ROOT, RUNNER
+from tests.unit.engine.test_pyodide import run_pyodide
 
 MOUNTS = ("frontend/engine", "wire", "frontend/browser/plan_store.py", "frontend/browser/js_promise.py")
 
@@ -67,17 +65,9 @@ PY_STORE = textwrap.dedent(
 
 
 def run_store(tmp_path: Path, failure: str) -> dict:
-    script = tmp_path / "store.py"
-    script.write_text(PY_STORE % {"failure": failure})
-    out = subprocess.run(
-        [NODE, str(RUNNER), str(ROOT), str(script), *MOUNTS],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_pyodide(tmp_path, PY_STORE % {"failure": failure}, MOUNTS)
+    assert isinstance(result, dict)
+    return result
 
 
 def test_a_storage_that_never_answers_is_given_up_after_its_first_timeout(tmp_path: Path) -> None:

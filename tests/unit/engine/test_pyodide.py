@@ -29,6 +29,21 @@ MOUNTS = (
 )
 
 
+def run_pyodide(tmp_path: Path, code: str, mounts: tuple[str, ...] = MOUNTS) -> object:
+    """Run ``code`` (its last expression: a JSON string) under Pyodide in node; what it returns, decoded."""
+    script = tmp_path / "script.py"
+    script.write_text(code)
+    out = subprocess.run(
+        [NODE, str(RUNNER), str(ROOT), str(script), *mounts],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def imported_modules(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
