@@ -10,6 +10,11 @@ The only package that imports ``js``, ``pyodide`` or ``pyscript``: it adapts the
 - ``accept.py``       which files the uploader takes: ``accept`` rules (``wire.accept``), size limit (pure)
 - ``host_events.py``  snapshots -> the events an embedding page hears (pure)
 - ``view.py``         the DOM: one row per upload, the list of downloadable files
+- ``plan_store.py``   the chunk plans remembered across reloads, in OPFS
+- ``fetch_stream.py`` the download engine's ``StreamTransport`` over ``fetch`` (bodies read piece by piece)
+- ``opfs.py``         partial downloads in OPFS (the download engine's ``PartialFile``)
+- ``downloads.py``    the page's downloads: one controller and one row (``download_view.py``) each
+- ``js_promise.py``   calling a method that answers a promise, so that any rejection reaches Python
 - ``app.py``          wiring: files in, controllers, buttons, the ``online`` event, an optional observer
 - ``host.py``         ``HostBridge``: the embed's observer, posting events to the host page
 - ``main.py``         the page's worker entry point

@@ -40,6 +40,7 @@ async def test_engine_uploads_in_parallel_to_the_real_server(
 ) -> None:
     data = random.Random(35).randbytes(3 * MIB + MIB // 2)
     transport = AiohttpTransport(http)
+    transport.gather = 3  # no chunk is sent before three are asked for at once
     ctl = UploadController(
         BytesSource(data, "report.pdf"),
         transport,

@@ -1,11 +1,13 @@
 """The upload engine's ``Transport`` over aiohttp, for running the engine under CPython against the real
 server (the browser's is ``frontend/browser/transport.py``); bodies are encoded by the engine's own
 ``JsonBody``/``FormBody`` encoders. It counts what it sees: chunk requests, the chunks answered 200, requests
-in flight (the most at once), and the bytes of every answer.
+in flight (the most at once), and the bytes of every answer. ``gather = N`` holds every chunk request until
+N are in flight at once, so a test of parallel lanes does not depend on how fast the first chunk is answered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from urllib.parse import urlsplit
@@ -26,6 +28,8 @@ class AiohttpTransport:
         self.stored_chunks: list[str] = []  # chunk ids the server answered 200 for
         self.in_flight = 0
         self.max_in_flight = 0
+        self.gather: int | None = None
+        self.gathered = asyncio.Event()
 
     async def request(self, req: HttpRequest) -> HttpResponse:
         headers = dict(req.headers)
@@ -38,11 +42,16 @@ class AiohttpTransport:
             except Exception as exc:
                 raise TransportError(f"the file part could not be read: {exc}") from exc
             data, headers["content-type"] = body.encode(uuid.uuid4().hex)
-        if urlsplit(req.url).path == UPLOAD_PATH:
+        chunk = urlsplit(req.url).path == UPLOAD_PATH
+        if chunk:
             self.chunk_posts += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            if chunk and self.gather is not None:
+                if self.in_flight >= self.gather:
+                    self.gathered.set()
+                await self.gathered.wait()
             async with self.session.request(
                 req.method,
                 req.url,

@@ -4,12 +4,10 @@ with a damaged segment and a cut connection, over the in-memory doubles."""
 from __future__ import annotations
 
 import hashlib
-import json
-import subprocess
 import textwrap
 from pathlib import Path
 
-from tests.unit.engine.test_pyodide import MOUNTS, NODE, ROOT, RUNNER
+from tests.unit.engine.test_pyodide import MOUNTS, run_pyodide
 
 PY_DOWNLOAD = textwrap.dedent(
     """
@@ -39,17 +37,7 @@ PY_DOWNLOAD = textwrap.dedent(
 
 
 def test_the_download_engine_runs_under_pyodide(tmp_path: Path) -> None:
-    script = tmp_path / "download.py"
-    script.write_text(PY_DOWNLOAD)
-    out = subprocess.run(
-        [NODE, str(RUNNER), str(ROOT), str(script), *MOUNTS, "tests/support/download_doubles.py"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_pyodide(tmp_path, PY_DOWNLOAD, (*MOUNTS, "tests/support/download_doubles.py"))
     data = bytes(range(256)) * 9000 + b"tail"
     assert result == {
         "state": "finish",

@@ -96,17 +96,8 @@ PY_UPLOAD = textwrap.dedent(
 
 
 def test_the_engine_runs_under_pyodide(tmp_path: Path) -> None:
-    script = tmp_path / "upload.py"
-    script.write_text(PY_UPLOAD)
-    out = subprocess.run(
-        [NODE, str(RUNNER), str(ROOT), str(script), *MOUNTS],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_pyodide(tmp_path, PY_UPLOAD)
+    assert isinstance(result, dict)
     data = bytes(range(256)) * 9000 + b"tail"
     mib = 1024 * 1024
     assert result["version"][0] == 3 and result["version"][1] >= 13
