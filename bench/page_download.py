@@ -3,7 +3,7 @@
 One process of our server serves one file of random bytes from its downloads folder (``--downloads-dir``;
 written once per invocation, read through once so every client gets it from the page cache; its
 ``Repr-Digest`` is computed before anything is timed; 1 GiB, 32 MiB with ``--quick``). Each run, four clients
-download it, in an order that rotates from run to run:
+download it, in an order that rotates from run to run (``BENCH_PAGE_DOWNLOAD_MIB`` sets another size):
 
 - ours: our page (``/`` on that server, as shipped: its default segment size and segments in flight, unless
   ``BENCH_PAGE_DOWNLOAD_QUERY`` adds e.g. ``dsegment=16&dparallel=4`` to its URL for an A/B), in a fresh
@@ -60,6 +60,9 @@ from tests.support.server_process import ServerProcess
 
 FILE_NAME = "big.bin"
 QUERY_ENV = "BENCH_PAGE_DOWNLOAD_QUERY"
+SIZE_ENV = (
+    "BENCH_PAGE_DOWNLOAD_MIB"  # another size than 1 GiB (e.g. 2048, to see whether memory grows with it)
+)
 PYTHON_READY_MS = 120_000
 DOWNLOAD_MS = 900_000
 ARIA2C = ["aria2c", "-x4", "-s4", "-k1M"]
@@ -541,7 +544,7 @@ async def run(ctx: Context) -> Result:
     for tool in ("aria2c", "curl"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (bash scripts/test.sh installs it)")
-    size = 32 * MiB if ctx.quick else GiB
+    size = 32 * MiB if ctx.quick else int(os.environ.get(SIZE_ENV, "0")) * MiB or GiB
     query = os.environ.get(QUERY_ENV, "").lstrip("?")
     folder = ctx.workdir / "files"
     ctx.log(f"writing a {size // MiB} MiB file")
