@@ -14,8 +14,9 @@ hash of the file's name, size and modification time). The downloads' folder (``o
   logged and the page goes on without the plan: the file is hashed next time, as if never remembered. Each
   operation is bounded in time (``TIMEOUT``), so a storage that never answers cannot hold a file back; and
   once one has run out of time, the store is given up for the page's life (``StoreGaveUp``): a storage that
-  hung once (Chromium's over a quota of a few bytes does, where another build of the same version rejects)
-  would cost every file chosen after it the same wait.
+  did not answer once would cost every file chosen after it the same wait. (Seen on CI with Playwright's
+  build of Chromium 156 over a 16-byte quota, before ``js_promise``: a rejection Pyodide could not convert
+  left the awaiting coroutine waiting, which looks the same from here.)
 - Every storage method that answers a promise is called through ``js_promise.call_settled``, so that a
   rejection reaches Python (Pyodide cannot convert Chromium 156's ``QuotaExceededError``: see there).
 """
