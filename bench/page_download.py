@@ -60,9 +60,8 @@ from tests.support.server_process import ServerProcess
 
 FILE_NAME = "big.bin"
 QUERY_ENV = "BENCH_PAGE_DOWNLOAD_QUERY"
-SIZE_ENV = (
-    "BENCH_PAGE_DOWNLOAD_MIB"  # another size than 1 GiB (e.g. 2048, to see whether memory grows with it)
-)
+# Another size than 1 GiB, in MiB (e.g. 2048, to see whether the page's memory grows with the file).
+SIZE_ENV = "BENCH_PAGE_DOWNLOAD_MIB"
 PYTHON_READY_MS = 120_000
 DOWNLOAD_MS = 900_000
 ARIA2C = ["aria2c", "-x4", "-s4", "-k1M"]

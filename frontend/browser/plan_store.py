@@ -206,9 +206,7 @@ class PlanStore:
                 return None
             raise
         js_file = await call_settled(js_handle, "getFile")
-        return bytes((await call_settled(js_file, "arrayBuffer")).to_bytes()).decode(
-            "utf-8", errors="replace"
-        )
+        return str(await call_settled(js_file, "text"))  # UTF-8, bad bytes replaced (then refused as JSON)
 
     async def _write(self, name: str, text: str) -> None:
         js_folder = await self._dir()
