@@ -7,7 +7,9 @@ otherwise take fixed defaults and collide with another test run), WebDAV, Iceber
 Credentials: ``weed mini`` makes an S3 identity (its "mini" user, admin rights) from ``AWS_ACCESS_KEY_ID`` and
 ``AWS_SECRET_ACCESS_KEY`` in its environment, and checks every request's SigV4 signature against it; a wrong
 secret gets ``SignatureDoesNotMatch``. Its ``-bucket`` flag creates a bucket at start-up, and the server is
-ready once a signed ``HeadBucket`` of that bucket succeeds (polled, with a timeout).
+ready once a signed ``HeadBucket`` of that bucket succeeds and an object stored there reads back (polled, with a
+timeout): after a restart the gateway answers before the volume server has reported to the master, and a read
+of a stored object then gets ``500 InternalError`` for a moment.
 
 ``stop()`` kills the process (as a crash would; ``graceful=True`` for SIGTERM) and ``start()`` starts it again
 on the same ports and data dir, so a test can take S3 away mid-operation and bring it back; ``freeze()`` and
@@ -39,6 +41,7 @@ ACCESS_KEY = "test-access-key"
 SECRET_KEY = "test-secret-key-0123456789"
 REGION = "us-east-1"
 READY_BUCKET = "ready-check"  # created by -bucket at start-up; HeadBucket on it tells that S3 answers
+READY_KEY = "stored"  # put there at the first start; reading it back tells that stored objects can be read
 GRPC_OFFSET = 10000  # SeaweedFS's convention: a component's gRPC port is its HTTP port + 10000
 SOCKET_DIR = Path("/tmp")  # where weed puts its gRPC unix sockets, named by port (no flag moves them all)
 COMPONENTS = ("master", "volume", "filer", "s3")
@@ -150,7 +153,8 @@ class SeaweedFS:
             )
 
     def _wait_ready(self, timeout: float) -> bool:
-        """Poll a signed HeadBucket until it succeeds; False if the process exits or time runs out."""
+        """Poll a signed HeadBucket, then a read of the stored object (put at the first start), until both
+        succeed; False if the process exits or time runs out."""
         deadline = time.monotonic() + timeout
         client = self._make_client(connect_timeout=0.5, read_timeout=2, attempts=1)
         while time.monotonic() < deadline:
@@ -158,6 +162,12 @@ class SeaweedFS:
                 return False
             try:
                 client.head_bucket(Bucket=READY_BUCKET)
+                try:
+                    client.get_object(Bucket=READY_BUCKET, Key=READY_KEY)["Body"].read()
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") != "NoSuchKey":
+                        raise
+                    client.put_object(Bucket=READY_BUCKET, Key=READY_KEY, Body=b"ready")  # the first start
                 return True
             except (BotoCoreError, ClientError):
                 time.sleep(0.05)  # polling interval, not synchronisation
