@@ -14,7 +14,8 @@ The only package that imports ``js``, ``pyodide`` or ``pyscript``: it adapts the
 - ``fetch_stream.py`` the download engine's ``StreamTransport`` over ``fetch`` (bodies read piece by piece)
 - ``opfs.py``         partial downloads in OPFS (the download engine's ``PartialFile``)
 - ``downloads.py``    the page's downloads: one controller and one row (``download_view.py``) each
-- ``js_promise.py``   calling a method that answers a promise, so that any rejection reaches Python
+- ``js_promise.py``   calling a method that answers a promise, so that any rejection (or no answer in time)
+                      reaches Python; plain option objects; an OPFS folder
 - ``app.py``          wiring: files in, controllers, buttons, the ``online`` event, an optional observer
 - ``host.py``         ``HostBridge``: the embed's observer, posting events to the host page
 - ``main.py``         the page's worker entry point

@@ -20,8 +20,9 @@ from typing import Any
 
 import js  # type: ignore[import-not-found]
 from pyodide.code import run_js  # type: ignore[import-not-found]
-from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
+from frontend.browser.js_promise import js_object
 from frontend.engine.errors import TransportError
 from frontend.engine.ports import HttpRequest
 
@@ -64,10 +65,6 @@ _PIECES = run_js(
   };
 }"""
 )
-
-
-def _options(**values: Any) -> Any:
-    return to_js(values, dict_converter=js.Object.fromEntries)
 
 
 class JsPiece:
@@ -136,7 +133,7 @@ class FetchStreamTransport:
             js_headers.set(name, value)
         js_abort = js.AbortController.new()
         # The browser's HTTP cache must not answer a range from a stale copy: no-store (every byte fresh).
-        init = _options(method=req.method, headers=js_headers, signal=js_abort.signal, cache="no-store")
+        init = js_object(method=req.method, headers=js_headers, signal=js_abort.signal, cache="no-store")
 
         async def exchange() -> Any:
             return await js.fetch(req.url, init)

@@ -7,11 +7,13 @@ promise handed to Python is such a future already (measured under node: ``js.Pro
 before any of our code sees it; handing that promise back to JavaScript gives another promise, rejected with
 a ``PythonError``). So the promise never reaches Python: ``call_settled`` has JavaScript call the method and
 read its outcome into a plain object (the error's ``name`` and ``message`` as strings), and Python raises
-``JsRejected`` from that. A method that throws at once is a rejection too.
+``JsRejected`` from that. A method that throws at once is a rejection too, and so is a promise that does not
+settle within the caller's ``timeout`` (a storage that never answers must not hold a download forever).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Any
 
@@ -39,9 +41,26 @@ def _call() -> Any:
     )
 
 
-async def call_settled(js_target: Any, method: str, *args: Any) -> Any:
-    """``await js_target[method](*args)``; a rejection raises ``JsRejected``."""
-    js_outcome = await _call()(js_target, method, to_js(list(args)))
+def js_object(**values: Any) -> Any:
+    """A plain JavaScript object (an options bag: ``{create: true}``), not a ``Map``."""
+    return to_js(values, dict_converter=js.Object.fromEntries)
+
+
+async def call_settled(js_target: Any, method: str, *args: Any, timeout: float | None = None) -> Any:
+    """``await js_target[method](*args)``; a rejection raises ``JsRejected``, and so does no answer within
+    ``timeout`` seconds (named ``TimeoutError``)."""
+    js_pending = _call()(js_target, method, to_js(list(args)))
+    try:
+        async with asyncio.timeout(timeout):
+            js_outcome = await js_pending
+    except TimeoutError as exc:
+        raise JsRejected("TimeoutError", f"no answer to {method}() in {timeout:g} s") from exc
     if not js_outcome.ok:
         raise JsRejected(str(js_outcome.name), str(js_outcome.message))
     return js_outcome.value
+
+
+async def opfs_folder(name: str, timeout: float | None = None) -> Any:
+    """The folder ``name`` at the root of the origin's private file system (OPFS), made if missing."""
+    js_root = await call_settled(js.navigator.storage, "getDirectory", timeout=timeout)
+    return await call_settled(js_root, "getDirectoryHandle", name, js_object(create=True), timeout=timeout)

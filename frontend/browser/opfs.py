@@ -26,7 +26,9 @@ Only this module touches OPFS; errors become the engine's: ``QuotaExceededError`
 ``NoModificationAllowedError`` (locked by another tab) -> ``STORAGE_BUSY``, anything else ->
 ``STORAGE_FAILED``. The methods that answer a promise are called through ``js_promise.call_settled`` (a
 rejection raises ``JsRejected``: Pyodide cannot convert Chromium 156's ``QuotaExceededError``, and the
-download would wait forever); the synchronous ones raise ``JsException``: ``STORAGE_ERRORS`` catches both.
+download would wait forever), each within ``STORAGE_TIMEOUT``: a storage that never answers fails the
+download with ``STORAGE_FAILED`` (its row says so) instead of leaving it "downloading" with nothing moving.
+The synchronous ones raise ``JsException``: ``STORAGE_ERRORS`` catches both.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ from collections.abc import Callable
 from typing import Any
 
 import js  # type: ignore[import-not-found]
-from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
-from frontend.browser.js_promise import JsRejected, call_settled
+from frontend.browser.js_promise import JsRejected, call_settled, js_object, opfs_folder
 from frontend.engine.download_journal import Journal, latest, seal
 from frontend.engine.errors import EngineError, Err
 
@@ -49,13 +51,15 @@ EXPIRY_DAYS = 7  # an unfinished download nobody continued for a week is removed
 DATA, SLOTS = ".data", (".j0", ".j1")
 READ_BLOCK = 1024 * 1024
 STORAGE_ERRORS = (JsException, JsRejected)
+STORAGE_TIMEOUT = 30.0  # seconds one storage call may take (they take milliseconds): then the download fails
 
 Save = Callable[[Any, str], None]
 """``save(js_file, name)``: hand the finished OPFS ``File`` to the page, to be saved under ``name``."""
 
 
-def _options(**values: Any) -> Any:
-    return to_js(values, dict_converter=js.Object.fromEntries)
+async def _call(js_target: Any, method: str, *args: Any) -> Any:
+    """One storage call that answers a promise, within ``STORAGE_TIMEOUT``."""
+    return await call_settled(js_target, method, *args, timeout=STORAGE_TIMEOUT)
 
 
 def _error_name(exc: BaseException) -> str:
@@ -86,22 +90,21 @@ def key_for(url: str) -> str:
 
 
 async def _folder() -> Any:
-    js_root = await call_settled(js.navigator.storage, "getDirectory")
-    return await call_settled(js_root, "getDirectoryHandle", FOLDER, _options(create=True))
+    return await opfs_folder(FOLDER, timeout=STORAGE_TIMEOUT)
 
 
 async def _remove(js_folder: Any, name: str) -> None:
     try:
-        await call_settled(js_folder, "removeEntry", name)
+        await _call(js_folder, "removeEntry", name)
     except STORAGE_ERRORS:
         pass  # gone already, or locked by another tab (it is then that tab's)
 
 
 async def _read_text(js_folder: Any, name: str) -> str | None:
     try:
-        js_handle = await call_settled(js_folder, "getFileHandle", name)
-        js_file = await call_settled(js_handle, "getFile")
-        return str(await call_settled(js_file, "text"))
+        js_handle = await _call(js_folder, "getFileHandle", name)
+        js_file = await _call(js_handle, "getFile")
+        return str(await _call(js_file, "text"))
     except STORAGE_ERRORS:
         return None
 
@@ -116,20 +119,23 @@ class OpfsPartialFile:
         self._data: Any = None  # the data file's sync access handle while open
         self._slots: list[Any] = [None, None]
         self._seq = 0
-        self._at = _options(at=0)  # reused: positioned reads and writes set ``at``
+        self._at = js_object(at=0)  # reused: positioned reads and writes set ``at``
         # Lanes commit concurrently, and a file has one sync access handle at a time: a second
         # ``createSyncAccessHandle`` of the same file fails while the first is being opened.
         self._lock = asyncio.Lock()
 
     async def _dir(self) -> Any:
         if self._folder is None:
-            self._folder = await _folder()
+            try:
+                self._folder = await _folder()
+            except STORAGE_ERRORS as exc:
+                raise storage_error(exc, "opening the downloads folder") from exc
         return self._folder
 
     async def _handle(self, name: str, create: bool) -> Any:
         js_folder = await self._dir()
-        js_file = await call_settled(js_folder, "getFileHandle", name, _options(create=create))
-        return await call_settled(js_file, "createSyncAccessHandle")
+        js_file = await _call(js_folder, "getFileHandle", name, js_object(create=create))
+        return await _call(js_file, "createSyncAccessHandle")
 
     # -- the journal
 
@@ -222,7 +228,7 @@ class OpfsPartialFile:
         self._at.at = start
         try:
             got = int(js_data.read(js_bytes, self._at))
-            js_digest = await call_settled(js.crypto.subtle, "digest", "SHA-256", js_bytes.subarray(0, got))
+            js_digest = await _call(js.crypto.subtle, "digest", "SHA-256", js_bytes.subarray(0, got))
         except STORAGE_ERRORS as exc:
             raise storage_error(exc, f"reading bytes {start}-{end - 1} back") from exc
         return js.Uint8Array.new(js_digest).to_bytes()
@@ -236,7 +242,10 @@ class OpfsPartialFile:
 
     async def discard(self) -> None:
         await self._close()
-        js_folder = await self._dir()
+        try:
+            js_folder = await self._dir()
+        except EngineError:
+            return  # nothing can be removed from a folder that cannot be opened
         for suffix in (DATA, *SLOTS):
             await _remove(js_folder, self.key + suffix)
         self._seq = 0
@@ -245,8 +254,8 @@ class OpfsPartialFile:
         await self._close()  # the lock goes: the File can be read (and saved) now
         try:
             js_folder = await self._dir()
-            js_handle = await call_settled(js_folder, "getFileHandle", self.key + DATA)
-            js_file = await call_settled(js_handle, "getFile")
+            js_handle = await _call(js_folder, "getFileHandle", self.key + DATA)
+            js_file = await _call(js_handle, "getFile")
         except STORAGE_ERRORS as exc:
             raise storage_error(exc, "handing the file over") from exc
         self._save(js_file, name)
@@ -272,7 +281,7 @@ class StorageEstimate:
 
     async def available(self) -> int | None:
         try:
-            js_estimate = await call_settled(js.navigator.storage, "estimate")
+            js_estimate = await _call(js.navigator.storage, "estimate")
         except STORAGE_ERRORS:
             return None
         quota, usage = getattr(js_estimate, "quota", None), getattr(js_estimate, "usage", None)
@@ -290,7 +299,7 @@ async def restore(now_ms: float | None = None) -> list[Journal]:
         names = []
         js_entries = js_folder.keys()
         while True:
-            js_step = await call_settled(js_entries, "next")
+            js_step = await _call(js_entries, "next")
             if js_step.done:
                 break
             names.append(str(js_step.value))

@@ -31,10 +31,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import to_js  # type: ignore[import-not-found]
-
-from frontend.browser.js_promise import JsRejected, call_settled
+from frontend.browser.js_promise import JsRejected, call_settled, js_object, opfs_folder
 from frontend.engine.chunking import ChunkPlan
 from frontend.engine.plan_cache import Entry, FileKey, Limits, PlanIndex, decode_plan, encode_plan
 
@@ -48,10 +45,6 @@ TIMEOUT = 10.0  # seconds an operation on the store may take; then it is given u
 
 class StoreGaveUp(Exception):
     """An earlier operation ran out of time: the store is not asked again (see the module docstring)."""
-
-
-def _options(**values: Any) -> Any:
-    return to_js(values, dict_converter=js.Object.fromEntries)
 
 
 def _failed(doing: str) -> None:
@@ -187,8 +180,7 @@ class PlanStore:
 
     async def _dir(self) -> Any:
         if self._folder is None:
-            js_root = await call_settled(js.navigator.storage, "getDirectory")
-            self._folder = await call_settled(js_root, "getDirectoryHandle", FOLDER, _options(create=True))
+            self._folder = await opfs_folder(FOLDER)
         return self._folder
 
     async def _read_index(self) -> PlanIndex:
@@ -210,7 +202,7 @@ class PlanStore:
 
     async def _write(self, name: str, text: str) -> None:
         js_folder = await self._dir()
-        js_handle = await call_settled(js_folder, "getFileHandle", name, _options(create=True))
+        js_handle = await call_settled(js_folder, "getFileHandle", name, js_object(create=True))
         js_writable = await call_settled(js_handle, "createWritable")
         try:
             await call_settled(js_writable, "write", text)

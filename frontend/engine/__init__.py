@@ -21,6 +21,7 @@ Layout (one concept per module):
 - ``hashing.py``   one streaming pass over a ``FileSource`` that yields the plan; ``extname``
 - ``checking.py``  a chunk read again and checked against its id: a changed file, or damage on the way
 - ``retry.py``     which failures are retried, the backoff (exponential, full jitter), the resend budget
+- ``retry_loop.py`` the loop both engines run a step in: retry, wait (cut short by a pause), give up
 - ``progress.py``  percent, speed over a moving window, ETA
 - ``protocol.py``  the seed's two requests (asking ``?answer=ranges``) and the envelope ``{code, msg, data}``
 - ``needed.py``    what the server still needs: ranges of chunk indexes that only shrink, and what is in flight

@@ -41,7 +41,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import TypeVar
 
 from . import download_http as wire_http
@@ -63,7 +62,8 @@ from .download_verify import FileDigest
 from .errors import EngineError, Err, IllegalTransition, internal
 from .ports import Clock
 from .progress import RateMeter, byte_percent, eta
-from .retry import Action, RetryPolicy, classify
+from .retry import RetryPolicy
+from .retry_loop import PAUSED, Paused, RetryLoop
 
 log = logging.getLogger(__name__)
 D = DownloadControl
@@ -91,13 +91,6 @@ class DownloadConfig:
             raise ValueError(f"parallel must be at least 1, got {self.parallel}")
         if self.segment_size < 1:
             raise ValueError(f"segment_size must be positive, got {self.segment_size}")
-
-
-class _Paused(Enum):
-    PAUSED = "paused"  # stopped by a pause; the run's requests are in (PAUSING or RESUMING)
-
-
-PAUSED = _Paused.PAUSED
 
 
 def _size(n: int) -> str:
@@ -143,10 +136,7 @@ class DownloadController:
         self._round: SegmentRound | None = None
         self._refetches: dict[int, int] = {}
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._attempt = 0
-        self._retry_in: float | None = None
-        self._error: EngineError | None = None
+        self._retry = RetryLoop(self.config.retry, self.clock)
         self._restarts = 0  # shown: every start-over of this download
         self._restarts_in_a_row = 0  # bounded: reset when a run begins or the file is delivered
         self._refetched = 0
@@ -178,8 +168,7 @@ class DownloadController:
             self._go(D.RESUMING)
             self._emit()
         elif state in (D.NEW, D.PAUSED, D.FAILED):
-            self._error = None
-            self._attempt = 0
+            self._retry.fresh()
             self._restarts_in_a_row = 0
             self._go(D.CHECKING)
             self._emit()
@@ -202,13 +191,13 @@ class DownloadController:
         if state not in PAUSABLE:
             raise IllegalTransition(self.state, S.PAUSED)
         self._go(D.PAUSING)
-        self._wake.set()
+        self._retry.wake()
         self._emit()
 
     def retry_now(self) -> None:
         """Skip the rest of the backoff wait (e.g. when the browser comes back online)."""
         if self._sm.state is D.RETRYING:
-            self._wake.set()
+            self._retry.wake()
 
     async def cancel(self) -> DownloadSnapshot:
         """Abort the run at once, requests in flight included. Ends PAUSED (a download never started: NEW)."""
@@ -295,8 +284,7 @@ class DownloadController:
         """A paused run's requests are in: PAUSED, the run ends (False); or, continued meanwhile, go on in
         ``phase`` with the whole retry budget (True)."""
         if self._sm.state is D.RESUMING:
-            self._error = None
-            self._attempt = 0
+            self._retry.fresh()
             self._begin(phase)
             return True
         self._go(D.PAUSED)
@@ -312,43 +300,16 @@ class DownloadController:
     def _stopping(self) -> bool:
         return self._sm.state in DRAINING
 
-    async def _with_retries(self, phase: DownloadControl, step: Callable[[], Awaitable[T]]) -> T | _Paused:
-        """Run ``step``; on a retryable error wait a backoff (RETRYING) and run it again, until it succeeds,
-        fails for good, or the user pauses."""
-        while True:
-            try:
-                return await step()
-            except EngineError as exc:
-                if classify(exc) is not Action.RETRY:
-                    raise
-                if self._stopping:
-                    return PAUSED
-                self._attempt += 1
-                if self.config.retry.gives_up(self._attempt):
-                    raise EngineError(
-                        Err.RETRIES_EXHAUSTED, f"gave up after {self._attempt} tries; last error: {exc.msg}"
-                    ) from exc
-                self._error = exc
-                self._go(D.RETRYING)
-                await self._backoff(self.config.retry.delay(self._attempt, self.clock.random))
-                if self._stopping:
-                    return PAUSED
-                self._begin(phase)
+    async def _with_retries(self, phase: DownloadControl, step: Callable[[], Awaitable[T]]) -> T | Paused:
+        """Run ``step`` in the retry loop (``retry_loop.py``), going back to ``phase`` after each wait."""
 
-    async def _backoff(self, delay: float) -> None:
-        self._retry_in = delay
-        self._wake.clear()
-        self._emit()
-        if self._stopping:
-            return
-        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
-            self._retry_in = None
+        def retrying() -> None:
+            self._go(D.RETRYING)
+            self._emit()
+
+        return await self._retry.run(
+            step, stopping=lambda: self._stopping, on_retrying=retrying, on_resumed=lambda: self._begin(phase)
+        )
 
     async def _probe(self) -> Representation:
         """What the server says about the file now (one byte of it: ``download_http``)."""
@@ -451,7 +412,7 @@ class DownloadController:
         and hash what is now done from the start of the file."""
         missing, journal, plan, digest = self._missing, self._journal, self._plan, self._digest
         assert missing is not None and journal is not None and plan is not None and digest is not None
-        self._attempt = 0
+        self._retry.attempt = 0
         journal = journal.with_done(missing.done, self._wall_ms())
         if self._rep is not None and self._rep.sha256 is not None:
             journal = replace(journal, repr_digest=self._rep.sha256.hex())
@@ -472,7 +433,7 @@ class DownloadController:
                 latest = None  # not worth a wait: the other checks stand
             if latest is not None:
                 if (latest.size, latest.etag) != (rep.size, rep.etag):
-                    self._error = None
+                    self._retry.error = None
                     return False  # a new version: start over
                 rep = self._rep = replace(rep, sha256=latest.sha256)
         verified: list[str] = []
@@ -484,7 +445,7 @@ class DownloadController:
         if self._expected_md5 is not None:
             (verified if md5 == self._expected_md5 else problems).append("md5")
         if problems:
-            self._error = EngineError(
+            self._retry.error = EngineError(
                 Err.DOWNLOAD_MISMATCH, f"the downloaded file does not match its {' and '.join(problems)}"
             )
             return False
@@ -494,15 +455,14 @@ class DownloadController:
         await self.file.deliver(self._name)
         self._verified = tuple(verified)
         self._restarts_in_a_row = 0
-        self._attempt = 0
-        self._error = None
+        self._retry.fresh()
         self._go(D.FINISHED)
         self._emit()
         return True
 
     async def _start_over(self, changed: bool) -> None:
         """The bytes on disk are of no use (another version, or they did not match): remove them; bounded."""
-        mismatch = self._error
+        mismatch = self._retry.error
         self._restarts += 1
         self._restarts_in_a_row += 1
         await self.file.discard()
@@ -517,7 +477,7 @@ class DownloadController:
                 Err.FILE_KEEPS_CHANGING,
                 f"the file changed on the server {self._restarts_in_a_row} times while it was downloaded",
             )
-        self._error = None
+        self._retry.error = None
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -529,7 +489,7 @@ class DownloadController:
         return plan.size - missing.bytes + arrived
 
     def _fail(self, exc: EngineError) -> None:
-        self._error = exc
+        self._retry.error = exc
         self._go(D.FAILED)
         self._emit()
 
@@ -542,7 +502,7 @@ class DownloadController:
     def _go(self, target: DownloadControl) -> None:
         self._sm.go(target)
         if target is not D.RETRYING:
-            self._retry_in = None
+            self._retry.retry_in = None
 
     # ------------------------------------------------------------------ snapshots
 
@@ -557,7 +517,7 @@ class DownloadController:
         speed = self._meter.rate(now) if active else None
         digest = self._digest
         hashed = digest.position if digest is not None else 0
-        error = self._error
+        error = self._retry.error
         shows_error = error is not None and state in (S.FAILED, S.RETRYING)
         return DownloadSnapshot(
             state=state,
@@ -577,8 +537,8 @@ class DownloadController:
             refetched=self._refetched,
             error=error.msg if shows_error and error is not None else None,
             error_code=error.code if shows_error and error is not None else None,
-            retry_in=self._retry_in if state is S.RETRYING else None,
-            attempt=self._attempt,
+            retry_in=self._retry.retry_in if state is S.RETRYING else None,
+            attempt=self._retry.attempt,
         )
 
     def _emit(self) -> None:

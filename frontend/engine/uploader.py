@@ -54,6 +54,7 @@ from .needed import NeededChunks
 from .ports import Clock, FileSource, Listener, Transport, UploadSnapshot
 from .progress import RateMeter, byte_percent, chunk_percent, eta
 from .retry import STALL_TIMEOUT, Action, ResendBudget, RetryPolicy, classify
+from .retry_loop import PAUSED, Paused, RetryLoop
 from .rounds import ChunkRound, ChunkSender, RoundEnd
 from .state import ACTIVE, DRAINING, RESTING, ControlState, StateMachine, UploadState, can_go
 
@@ -97,8 +98,7 @@ class UploadConfig:
 
 
 class _Outcome(Enum):
-    DONE = "done"  # the server has the whole file
-    PAUSED = "paused"  # stopped by a pause; the run's requests are in (the state is PAUSING or RESUMING)
+    DONE = "done"  # the server has the whole file (or the run was paused: ``retry_loop.PAUSED``)
 
 
 class UploadController:
@@ -140,10 +140,7 @@ class UploadController:
         )
         self._task: asyncio.Task[None] | None = None  # the run (going exactly in the ACTIVE states)
         self._prepare_only = False  # the run ends once the first handshake has answered (CHOSEN)
-        self._wake = asyncio.Event()  # ends a backoff wait early
-        self._attempt = 0
-        self._retry_in: float | None = None
-        self._error: EngineError | None = None
+        self._retry = RetryLoop(self.config.retry, self.clock)
         self._url: str | None = None
         self._hashed = 0
         self._sent = 0  # bytes this controller sent and the server confirmed (for the speed)
@@ -204,13 +201,13 @@ class UploadController:
         if not can_go(state, C.PAUSING):  # nothing is uploading
             raise IllegalTransition(self.state, S.PAUSED)
         self._go(C.PAUSING)  # from RESUMING: the continue is called off
-        self._wake.set()
+        self._retry.wake()
         self._emit()
 
     def retry_now(self) -> None:
         """Skip the rest of the backoff wait (e.g. when the browser comes back online)."""
         if self._sm.state is C.RETRYING:
-            self._wake.set()
+            self._retry.wake()
 
     async def cancel(self) -> UploadSnapshot:
         """Abort the current run at once, in-flight requests included. Ends PAUSED (CHOSEN if hashing)."""
@@ -243,8 +240,7 @@ class UploadController:
         prepared_plan = origin is C.CHOSEN and self._needed is None and (prepare_only or not self._remembered)
         hashing = self._plan is None or prepared_plan
         self._prepare_only = prepare_only
-        self._error = None
-        self._attempt = 0  # a new run (the user retried) gets the whole retry budget again
+        self._retry.fresh()  # a new run (the user retried) gets the whole retry budget again
         if hashing:
             self._go(C.HASHING)
             self._emit()
@@ -285,7 +281,7 @@ class UploadController:
             if self._plan is None:
                 await self._hash()
             result = await self._with_retries(C.HASHING, self._handshake)
-            if result is _Outcome.PAUSED:  # paused while waiting to retry
+            if result is PAUSED:  # paused while waiting to retry
                 if not self._drained():
                     return
                 handshake_first = True
@@ -306,7 +302,7 @@ class UploadController:
         while True:
             first = handshake_first
 
-            async def session() -> _Outcome:
+            async def session() -> _Outcome | Paused:
                 nonlocal first
                 try:
                     return await self._session(first)
@@ -324,8 +320,7 @@ class UploadController:
         """A paused run's requests are in: PAUSED, and the run ends (False); or, if it was continued
         meanwhile, UPLOADING again like a new run, with the whole retry budget (True)."""
         if self._sm.state is C.RESUMING:
-            self._error = None
-            self._attempt = 0
+            self._retry.fresh()
             self._begin_uploading()
             return True
         self._go(C.PAUSED)
@@ -359,8 +354,8 @@ class UploadController:
         self._remembered = False
         self.rehashed = True
         self._plan = self._needed = None
-        self._error = None
-        self._attempt = 0
+        self._retry.error = None
+        self._retry.attempt = 0
 
     async def _hash(self) -> None:
         self._hashed = 0
@@ -386,45 +381,20 @@ class UploadController:
         """Paused: no new request starts."""
         return self._sm.state in DRAINING
 
-    async def _with_retries(self, phase: ControlState, step: Callable[[], Awaitable[T]]) -> T | _Outcome:
-        """Run ``step``; on a retryable error wait a backoff (RETRYING) and run it again, until it succeeds,
-        fails for good, or the user pauses."""
-        while True:
-            try:
-                return await step()
-            except EngineError as exc:
-                if classify(exc) is not Action.RETRY:
-                    raise
-                if self._stopping:
-                    return _Outcome.PAUSED
-                self._attempt += 1
-                if self.config.retry.gives_up(self._attempt):
-                    raise EngineError(
-                        Err.RETRIES_EXHAUSTED,
-                        f"gave up after {self._attempt} tries; last error: {exc.msg}",
-                    ) from exc
-                self._error = exc
-                self._go(C.RETRYING)
-                await self._backoff(self.config.retry.delay(self._attempt, self.clock.random))
-                if self._stopping:
-                    return _Outcome.PAUSED
-                self._go(phase)
-                self._emit()
+    async def _with_retries(self, phase: ControlState, step: Callable[[], Awaitable[T]]) -> T | Paused:
+        """Run ``step`` in the retry loop (``retry_loop.py``), going back to ``phase`` after each wait."""
 
-    async def _backoff(self, delay: float) -> None:
-        self._retry_in = delay
-        self._wake.clear()
-        self._emit()
-        if self._stopping:  # a listener paused at once
-            return
-        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
-            self._retry_in = None
+        def retrying() -> None:
+            self._go(C.RETRYING)
+            self._emit()
+
+        def resumed() -> None:
+            self._go(phase)
+            self._emit()
+
+        return await self._retry.run(
+            step, stopping=lambda: self._stopping, on_retrying=retrying, on_resumed=resumed
+        )
 
     async def _handshake(self) -> str | Ranges:
         plan = self._plan_or_fail()
@@ -455,7 +425,7 @@ class UploadController:
                 if spent is not None:
                     raise spent from exc
 
-    async def _session(self, handshake_first: bool) -> _Outcome:
+    async def _session(self, handshake_first: bool) -> _Outcome | Paused:
         """Handshake (unless the needed set is fresh), then rounds of chunks; handshake again when a round
         asks for it. Returns DONE or PAUSED; raises the errors ``_with_retries`` deals with."""
         rehandshakes = 0
@@ -463,7 +433,7 @@ class UploadController:
         while True:
             if need_handshake:
                 if self._stopping:  # paused before the run asked: no new request
-                    return _Outcome.PAUSED
+                    return PAUSED
                 result = await self._handshake()
                 if isinstance(result, str) or not result:
                     self._url = result or None
@@ -475,7 +445,7 @@ class UploadController:
             if end is RoundEnd.DONE:
                 return _Outcome.DONE
             if end is RoundEnd.STOPPED:
-                return _Outcome.PAUSED
+                return PAUSED
             rehandshakes = 0 if self._sent > sent_before else rehandshakes + 1
             if rehandshakes > self.config.max_rehandshakes:
                 raise EngineError(
@@ -505,7 +475,7 @@ class UploadController:
     def _stored(self, chunk: Chunk) -> None:
         """The server confirmed ``chunk``: progress, so the backoff starts over."""
         self._sent += chunk.size
-        self._attempt = 0
+        self._retry.attempt = 0
         self._meter.add(self.clock.now(), self._sent)
 
     def _answered(self, seconds: float, in_flight: int) -> None:
@@ -515,13 +485,12 @@ class UploadController:
 
     def _finish(self, url: str | None) -> None:
         self._url = self._url or url
-        self._attempt = 0
-        self._error = None
+        self._retry.fresh()
         self._go(C.FINISHED)
         self._emit()
 
     def _fail(self, exc: EngineError) -> None:
-        self._error = exc
+        self._retry.error = exc
         self._go(C.FAILED)
         self._emit()
 
@@ -540,7 +509,7 @@ class UploadController:
     def _go(self, target: ControlState) -> None:
         self._sm.go(target)
         if target is not C.RETRYING:
-            self._retry_in = None
+            self._retry.retry_in = None
 
     # ------------------------------------------------------------------ snapshots
 
@@ -560,7 +529,7 @@ class UploadController:
         now = self.clock.now()
         speed = self._meter.rate(now) if state in (S.HASHING, S.UPLOADING) else None
         remaining = (size - self._hashed) if state is S.HASHING else (size - bytes_done)
-        error = self._error
+        error = self._retry.error
         return UploadSnapshot(
             state=state,
             name=self.source.name,
@@ -579,8 +548,8 @@ class UploadController:
             url=self._url if state is S.FINISHED else None,
             error=error.msg if error is not None and state in (S.FAILED, S.RETRYING) else None,
             error_code=error.code if error is not None and state in (S.FAILED, S.RETRYING) else None,
-            retry_in=self._retry_in if state is S.RETRYING else None,
-            attempt=self._attempt,
+            retry_in=self._retry.retry_in if state is S.RETRYING else None,
+            attempt=self._retry.attempt,
         )
 
     def _emit(self) -> None:

@@ -1,6 +1,7 @@
 """``frontend/browser/js_promise.py`` under Pyodide (node, offline): whatever a promise rejects with (an
 error, a ``DOMException``, a plain string, later or at once, or a method that throws), Python gets
-``JsRejected`` with the error's name; values come through as they are."""
+``JsRejected`` with the error's name, and a promise that never settles is given up after its timeout;
+values come through as they are."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ PY_CASES = textwrap.dedent(
     globalThis.full = async () => { throw new DOMException("over the quota", "QuotaExceededError"); };
     globalThis.throws = () => { throw new TypeError("at once"); };
     globalThis.count = async (bytes, text) => { bytes[0] = text.length; return bytes; };
+    globalThis.never = () => new Promise(() => {});
+    globalThis.soon = () => new Promise((resolve) => setTimeout(() => resolve("soon"), 10));
     ''')
     steps = run_js('(async function* () { yield "a.j0"; })()')
     cases = {
@@ -33,6 +36,8 @@ PY_CASES = textwrap.dedent(
         "bytes": lambda: call_settled(js.globalThis, "count", js.Uint8Array.new(2), "abc"),
         "step": lambda: call_settled(steps, "next"),
         "end": lambda: call_settled(steps, "next"),
+        "never": lambda: call_settled(js.globalThis, "never", timeout=0.05),
+        "soon": lambda: call_settled(js.globalThis, "soon", timeout=5),
     }
     out = {}
     for name, case in cases.items():
@@ -63,4 +68,6 @@ def test_every_rejection_reaches_python_with_its_name(tmp_path: Path) -> None:
         "bytes": ["value", [3, 0]],
         "step": ["value", [False, "a.j0"]],
         "end": ["value", [True, None]],
+        "never": ["rejected", "TimeoutError", "TimeoutError: no answer to never() in 0.05 s"],
+        "soon": ["value", "soon"],
     }
