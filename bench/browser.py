@@ -248,15 +248,15 @@ class Fulfil:
 
     @classmethod
     def page(cls, name: str) -> Fulfil:
-        """A file of ``bench/pages`` as if our server sent it: our page's headers (cross-origin isolated)."""
-        from server.page import ASSET_HEADERS, PAGE_HEADERS  # our server's own header sets
+        """A file of ``bench/pages`` as if our server sent it: our page's headers (cross-origin isolated), and
+        the vendor files at the exact URLs our page names them by (cached for good, as for our page)."""
+        from server.page import ASSET_HEADERS, PAGE_HEADERS, exact_urls  # our server's own ways
 
         path = PAGES / name
+        body = exact_urls(path.read_text())
         if path.suffix == ".html":
-            return cls(path.read_text(), {**PAGE_HEADERS, "Cache-Control": "no-cache"})
-        return cls(
-            path.read_text(), {**ASSET_HEADERS, "Cache-Control": "no-cache"}, CONTENT_TYPES[path.suffix]
-        )
+            return cls(body, {**PAGE_HEADERS, "Cache-Control": "no-cache"})
+        return cls(body, {**ASSET_HEADERS, "Cache-Control": "no-cache"}, CONTENT_TYPES[path.suffix])
 
 
 @dataclass

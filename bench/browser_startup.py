@@ -4,7 +4,8 @@
 - ours: our uploader page (``/`` on our server): PyScript starts one worker, which loads Pyodide, fetches
   the page's Python sources (one zip) into its file system, imports them and wires the page; "Python ready" is
   ``html[data-python=ready]``, which the worker sets last (``UploaderApp.start``).
-- bare: ``bench/pages/bare_pyodide.html``, a module script that imports ``/vendor/pyodide/pyodide.mjs`` and
+- bare: ``bench/pages/bare_pyodide.html``, a module script that imports ``/vendor/pyodide/pyodide.mjs`` (at
+  the exact URL our page uses, ``browser.Fulfil.page``) and
   awaits ``loadPyodide()`` on the main thread, then sets the same attribute. It is served on our server's
   origin (the benchmark answers its URL itself, with our page's headers, cross-origin isolated), so both
   pages load the very same Pyodide files from the same server.
@@ -52,12 +53,13 @@ _ENTRIES_JS = (
     "JSON.stringify([performance.timeOrigin,"
     " performance.getEntriesByType('resource').map((e) => [e.name, e.responseEnd, e.transferSize])])"
 )
-# Milestones of a start-up, by the URL whose download ends them (the first entry whose path ends so).
+# Milestones of a start-up, by the vendor file whose download ends them (the first entry of that name under
+# ``/vendor/``: the pages name the folders by version, ``/vendor/pyodide-314.0.2/``).
 _FILES = {
-    "PyScript's core.js in": "/vendor/pyscript/core.js",
-    "pyodide.mjs in": "/vendor/pyodide/pyodide.mjs",
-    "pyodide.asm.wasm in": "/vendor/pyodide/pyodide.asm.wasm",
-    "python_stdlib.zip in": "/vendor/pyodide/python_stdlib.zip",
+    "PyScript's core.js in": "core.js",
+    "pyodide.mjs in": "pyodide.mjs",
+    "pyodide.asm.wasm in": "pyodide.asm.wasm",
+    "python_stdlib.zip in": "python_stdlib.zip",
 }
 
 
@@ -71,8 +73,8 @@ def _milestones(entries: list[list[object]], offset_ms: float) -> tuple[dict[str
         path = urlsplit(str(url)).path
         at = (float(end) + offset_ms) / 1000  # type: ignore[arg-type]
         wire += int(transferred or 0)  # type: ignore[call-overload]
-        for name, suffix in _FILES.items():
-            if path == suffix and name not in found:
+        for name, file_name in _FILES.items():
+            if path.startswith("/vendor/") and path.rsplit("/", 1)[-1] == file_name and name not in found:
                 found[name] = at
         if path.startswith("/py/"):
             python_sources.append(at)

@@ -47,7 +47,7 @@ from server.access.middleware import check_embed_token
 from server.access.tokens import MAX_TOKEN_CHARS
 from server.errors import ApiError, E
 from server.keys import SETTINGS
-from server.page import FRONTEND, MIME_TYPES, REVALIDATE
+from server.page import FRONTEND, MIME_TYPES, REVALIDATE, exact_urls
 from server.settings import Settings
 from wire.accept import Accept, BadAccept
 from wire.languages import STARTUP_TEXTS, pick_lang
@@ -249,7 +249,7 @@ async def embed_document(request: web.Request) -> web.Response:
         # cache MUST NOT store any part of either the immediate request or the response"), and not sent on as
         # a Referer by the frame's own requests.
         headers |= {hdrs.CACHE_CONTROL: "no-store", "Referrer-Policy": "no-referrer"}
-    body = render_document(options, settings, EMBED_HTML.read_text(encoding="utf-8"))
+    body = exact_urls(render_document(options, settings, EMBED_HTML.read_text(encoding="utf-8")))
     return web.Response(text=body, content_type="text/html", charset="utf-8", headers=headers)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from server.page import exact_vendor
 from tests.e2e.harness import Net, UploaderPage, fetch_md5
 from tests.support.server_process import ServerProcess
 
@@ -29,7 +30,7 @@ def test_page_loads_offline_and_python_becomes_ready(page: Page, server: ServerP
     ui.wait_python_ready()
     expect(page.locator("#python-status")).to_contain_text("Ready")
     assert page.evaluate("crossOriginIsolated") is True
-    assert any(url.endswith("/vendor/pyodide/pyodide.asm.wasm") for url in requested)
+    assert any(url.endswith(exact_vendor()["/vendor/pyodide"] + "/pyodide.asm.wasm") for url in requested)
     assert all(url.startswith((server.url, "data:", "blob:")) for url in requested), requested
     assert net.offsite == []
 

@@ -7,6 +7,7 @@ import ast
 import http.client
 import io
 import json
+import re
 import urllib.error
 import urllib.request
 import zipfile
@@ -57,12 +58,47 @@ def test_the_page_is_cross_origin_isolated_and_not_cached(server: ServerProcess)
     for name, value in ISOLATION.items():
         assert headers[name] == value
     assert headers["Cache-Control"] == "no-cache"
-    assert b'src="/vendor/pyscript/core.js"' in body
-    # The worker's configuration is in the page: the local Pyodide, our sources as one archive.
+    exact = page.exact_vendor()
+    assert f'src="{exact["/vendor/pyscript"]}/core.js"'.encode() in body
+    # The worker's configuration is in the page: the local Pyodide, our sources as one archive, both at
+    # exact URLs (by npm version, by the zip's digest).
     start = body.index(b"<py-config")
     config = json.loads(body[body.index(b">", start) + 1 : body.index(b"</py-config>")])
-    assert config["interpreter"] == page.PYODIDE_MODULE
-    assert config["files"] == {page.PYTHON_ARCHIVE: "./*"}
+    assert config["interpreter"] == exact["/vendor/pyodide"] + "/pyodide.mjs"
+    digest = get(server.url + page.PYTHON_ARCHIVE)[1]["ETag"].strip('"')
+    assert config["files"] == {f"/py/frontend-{digest}.zip": "./*"}
+    # A reload revalidates the page itself: a 304.
+    again = urllib.request.Request(server.url + "/", headers={"If-None-Match": headers["ETag"]})
+    assert get_request(again)[0] == 304
+
+
+EXACT_URL = re.compile(rb'(?:(?:src|href)=|"interpreter":\s*)"(/[^"]+)"|"(/py/frontend-[0-9a-f]+\.zip)"')
+
+
+def test_every_asset_the_page_names_is_cached_for_good(server: ServerProcess) -> None:
+    """What the page loads is named exactly (a version, a digest): a returning visitor's reload asks nothing."""
+    _, _, body = get(server.url + "/")
+    urls = {a or b for a, b in EXACT_URL.findall(body)}
+    assert len(urls) == 6, urls  # core.js, page.css, intake.js, pyodide.mjs, the zip, the entry script
+    for url in urls:
+        status, headers, content = get(server.url + url.decode())
+        assert status == 200 and content, url
+        assert headers["Cache-Control"] == "public, max-age=31536000, immutable", url
+    # Pyodide's own files, loaded relative to pyodide.mjs, are under the same exact folder.
+    wasm = page.exact_vendor()["/vendor/pyodide"] + "/pyodide.asm.wasm"
+    assert get(server.url + wasm)[1]["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/py/frontend-00000000000000000000000000000000.zip", "/py/browser/main.py?v=0", "/static/page.css?v=0"],
+)
+def test_a_digest_of_another_version_gets_todays_file_not_kept(server: ServerProcess, path: str) -> None:
+    """A page from another version of the server (an older tab, another instance) still starts; what it is
+    sent under a digest that is not the file's is not stored anywhere."""
+    status, headers, body = get(server.url + path)
+    assert status == 200 and body
+    assert headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize(

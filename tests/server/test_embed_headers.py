@@ -33,7 +33,7 @@ async def test_with_any_origin_allowed_any_page_may_frame_the_uploader(
         assert "X-Frame-Options" not in resp.headers
         body = await resp.text()
         script = re.search(r'<script id="uploader"[^>]*>', body)
-        assert script is not None and 'src="/py/browser/embed_main.py"' in script.group(0)
+        assert script is not None and 'src="/py/browser/embed_main.py?v=' in script.group(0)
         assert "worker" not in script.group(0)  # Python on the frame's main thread
         assert '"maxSize": 104857600' in body
 
