@@ -18,7 +18,11 @@ navigation started). Every page of every run gets a Chromium of its own on a fre
 (``browser.profile_page``): cold is a first visit (empty HTTP cache, empty code cache; the server's files are
 in the OS's page cache for all); warm is the same page reloaded there, a returning visitor, whose browser
 has the files in its HTTP cache (revalidated or not, as the server's ``Cache-Control`` says) and V8's
-compiled code of the scripts and of the wasm kept with them. Not with ``--quick``. The pages take turns
+compiled code of the scripts and of the wasm kept with them. Not with ``--quick``. Then, on the same profile,
+a reload over a link of ``LATENCY_MS`` latency (DevTools ``Network.emulateNetworkConditions`` on the page's
+session, which covers its worker's requests too; the latency is paid once per request that goes to the
+network, and not by the bare pages' own documents, which DevTools answers): what a returning visitor on a real
+network waits, where every file revalidated instead of taken from the cache costs a round trip. The pages take turns
 going first. No Playwright route anywhere: with one, Playwright disables the HTTP cache of every page and
 worker of the context (``Network.setCacheDisabled``), which made every reload a cold start for the worker
 (issue 16); the bare pages are answered through the DevTools protocol for their URLs only. The notes give
@@ -42,6 +46,8 @@ from bench.measure import MiB
 from bench.model import Benchmark, Context, FigureSet, Result, Target
 
 READY_MS = 180_000
+LATENCY_MS = 100  # the third navigation's: a reload over a link of this latency (Chromium's emulation)
+_KINDS = {"cold": "Cold", "warm": "Warm", "far": f"Warm, over a {LATENCY_MS} ms link,"}
 # Not routes of our server: the benchmark answers them itself, on our server's origin.
 BARE_PATH = "/bench/bare-pyodide.html"
 BARE_WORKER_PATH = "/bench/bare_pyodide_worker.html"
@@ -103,13 +109,21 @@ async def _timeline(page: Page, origin: str) -> tuple[dict[str, float], int]:
 async def _start_up(
     playwright: Playwright, url: str, pages: dict[str, browser.Fulfil], warm: bool, origin: str
 ) -> tuple[list[tuple[float, dict[str, float], int]], str]:
-    """For the page at ``url``, cold then (if asked) warm: seconds from navigation to "Python ready", the
-    start-up's milestones and the bytes it cost on the wire; and the browser's version. Every page's browser
-    answers the same ``pages``."""
+    """For the page at ``url``, cold then (if asked) warm, then warm over a link of ``LATENCY_MS``: seconds from
+    navigation to "Python ready", the start-up's milestones and the bytes it cost on the wire; and the browser's
+    version. Every page's browser answers the same ``pages``."""
     found = []
     async with browser.profile_page(playwright, browser.Guard(pages=pages)) as page:
         version = page.context.browser.version if page.context.browser is not None else "?"
-        for navigate in (page.goto, lambda _url: page.reload())[: 2 if warm else 1]:
+
+        async def far_reload(_url: str) -> None:
+            cdp = await page.context.new_cdp_session(page)
+            await cdp.send("Network.enable")
+            link = {"offline": False, "latency": LATENCY_MS, "downloadThroughput": -1, "uploadThroughput": -1}
+            await cdp.send("Network.emulateNetworkConditions", link)
+            await page.reload()
+
+        for navigate in (page.goto, lambda _url: page.reload(), far_reload)[: 3 if warm else 1]:
             await navigate(url)
             seen = await browser.wait_mark(
                 page, "data-python=ready", "data-python=failed", timeout_ms=READY_MS
@@ -140,8 +154,12 @@ async def run(ctx: Context) -> Result:
     figures = FigureSet()
     figures.define("cold", "navigation to Python ready, cold cache", "s", Target("<=", 1.2), decimals=2)
     figures.define("warm", "navigation to Python ready, reload (warm cache)", "s", decimals=2)
+    figures.define("far", f"reload (warm cache) over a {LATENCY_MS} ms link", "s", decimals=2)
     figures.define("cold.worker", "cold cache, vs bare loadPyodide in a worker", "s", decimals=2)
     figures.define("warm.worker", "reload (warm cache), vs bare loadPyodide in a worker", "s", decimals=2)
+    figures.define(
+        "far.worker", f"reload over a {LATENCY_MS} ms link, vs bare loadPyodide in a worker", "s", decimals=2
+    )
     timelines: dict[tuple[str, str], list[dict[str, float]]] = {}
     wires: dict[tuple[str, str], list[int]] = {}
     version = "?"
@@ -165,20 +183,20 @@ async def run(ctx: Context) -> Result:
                     found[side], version = await _start_up(
                         playwright, urls[side], pages, not ctx.quick, server.url
                     )
-                    for key, (_, milestones, wire) in zip(("cold", "warm"), found[side], strict=False):
+                    for key, (_, milestones, wire) in zip(("cold", "warm", "far"), found[side], strict=False):
                         timelines.setdefault((key, side), []).append(milestones)
                         wires.setdefault((key, side), []).append(wire)
                     ctx.log(
                         f"run {run_index + 1} {side:6}: "
                         + ", ".join(f"{t:5.2f} s ({_size(wire)})" for t, _, wire in found[side])
                     )
-                for key, index in (("cold", 0), ("warm", 1)):
+                for key, index in (("cold", 0), ("warm", 1), ("far", 2)):
                     for peer, figure in (("bare", key), ("worker", f"{key}.worker")):
                         if index < len(found["ours"]) and peer in found:
                             figures.add(figure, "ours", found["ours"][index][0])
                             figures.add(figure, "peer", found[peer][index][0])
     notes = [
-        f"{key.capitalize()} start-up, when each step was done (seconds since navigation, medians over the runs; "
+        f"{_KINDS[key]} start-up, when each step was done (seconds since navigation, medians over the runs; "
         "from the Resource Timing entries of the page and of its worker): "
         + "; ".join(
             _describe(label, timelines[(key, side)])
@@ -186,11 +204,11 @@ async def run(ctx: Context) -> Result:
             if (key, side) in timelines
         )
         + "."
-        for key in ("cold", "warm")
+        for key in ("cold", "warm", "far")
         if any(k == key for k, _ in timelines)
     ]
     notes += [
-        f"{key.capitalize()} start-up, bytes on the wire (medians; Resource Timing ``transferSize`` of the page's "
+        f"{_KINDS[key]} start-up, bytes on the wire (medians; Resource Timing ``transferSize`` of the page's "
         "and its worker's files, the document itself not counted): "
         + "; ".join(
             f"{label} {_size(statistics.median(wires[(key, side)]))}"
@@ -198,7 +216,7 @@ async def run(ctx: Context) -> Result:
             if (key, side) in wires
         )
         + "."
-        for key in ("cold", "warm")
+        for key in ("cold", "warm", "far")
         if any(k == key for k, _ in wires)
     ]
     stdlib = (browser.NODE_MODULES / "pyodide" / "python_stdlib.zip").stat().st_size / MiB
