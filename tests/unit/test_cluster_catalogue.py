@@ -316,6 +316,29 @@ def test_migrations_must_be_numbered_in_order() -> None:
         asyncio.run(migrate(None, (Migration(2, "out of order", "SELECT 1"),)))  # type: ignore[arg-type]
 
 
+# -- the query pool ----------------------------------------------------------------------------------------
+
+
+async def test_a_connection_goes_back_without_a_reset_query_and_never_inside_a_transaction(
+    catalogue: Catalogue, observer: asyncpg.Connection
+) -> None:
+    """The catalogue's sessions keep no state, so a released connection is not sent asyncpg's reset query (a
+    round trip per query saved); a transaction left open (a request cancelled mid-way) is still rolled back."""
+    async with catalogue._connection() as connection:
+        pid = connection.get_server_pid()
+        await connection.execute("SELECT 'the last query'")
+    last = await observer.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+    assert last == "SELECT 'the last query'"  # nothing was sent after it on release
+    async with catalogue._connection() as connection:
+        assert connection.get_server_pid() == pid  # the pool hands out the connection it got back last
+        await connection.execute("BEGIN")
+        await connection.execute("CREATE TEMP TABLE left_open (x int)")
+    async with catalogue._connection() as connection:
+        assert connection.get_server_pid() == pid
+        assert not connection.is_in_transaction()
+        assert await connection.fetchval("SELECT to_regclass('pg_temp.left_open')") is None  # rolled back
+
+
 # -- locks across processes ----------------------------------------------------------------------------------
 
 

@@ -126,6 +126,7 @@ class Catalogue:
             min_size=1,
             max_size=options.pool_size,
             command_timeout=options.command_timeout,
+            reset_sessions=False,  # its queries keep no session state: no reset query on each release
         )
         try:
             async with self._connection() as connection:
