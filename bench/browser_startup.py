@@ -22,9 +22,9 @@ compiled code of the scripts and of the wasm kept with them. Not with ``--quick`
 a reload over a link of ``LATENCY_MS`` latency (DevTools ``Network.emulateNetworkConditions`` on the page's
 session, which covers its worker's requests too; the latency is paid once per request that goes to the
 network, and not by the bare pages' own documents, which DevTools answers): what a returning visitor on a real
-network waits, where every file revalidated instead of taken from the cache costs a round trip. The pages take turns
-going first. No Playwright route anywhere: with one, Playwright disables the HTTP cache of every page and
-worker of the context (``Network.setCacheDisabled``), which made every reload a cold start for the worker
+network waits, where every file revalidated instead of taken from the cache costs a round trip. The pages
+take turns going first. No Playwright route anywhere: with one, Playwright disables the HTTP cache of every
+page and worker of the context (``Network.setCacheDisabled``), which made every reload a cold start for the worker
 (issue 16); the bare pages are answered through the DevTools protocol for their URLs only. The notes give
 when each step of a start-up was done, from the Resource Timing entries of the page and of its worker, and
 how many bytes the start-up's files cost on the wire (``transferSize``: 300 B or so for a 304, 0 for a

@@ -23,15 +23,16 @@ Routes:
   ``/vendor/pyscript/...`` (``@pyscript/core/dist``) and ``/vendor/pyodide/...`` (the ``pyodide`` package).
 
 **Exact URLs, cached for good.** The page (and the embed's frame, ``server/embed.py``) names each vendor
-folder by its npm version (``/vendor/pyodide-314.0.2/...``, ``/vendor/pyscript-0.7.31/...``) and the sources'
-zip by its content (``/py/frontend-<digest>.zip``; the entry script as ``/py/browser/main.py?v=<digest>``),
-its own stylesheet and script by theirs (``/static/page.css?v=<digest>``), and those answers say ``immutable``: a returning
-visitor's reload asks nothing of them. Revalidating them (``no-cache``) cost a round trip each, several in a
-row on the worker's path (pyodide.mjs, then pyodide.asm.js, then the wasm, the stdlib and the lock file, then
-our zip): measured with Chromium's latency emulation at 100 ms, a reload to "Python ready" took 2.08 s
-revalidating and 1.77 s with them cached for good (1.53 and 1.50 s on loopback). The plain URLs stay
-served, revalidated, for other pages and tools; a digest that is not the zip's (a page from another version
-of the server) is answered with the current zip, not stored (``no-store``).
+folder by its npm version (``/vendor/pyodide-314.0.2/...``, ``/vendor/pyscript-0.7.31/...``), the sources'
+zip by its content (``/py/frontend-<digest>.zip``), the entry script by the same digest
+(``/py/browser/main.py?v=<digest>``) and its own stylesheet and script by theirs
+(``/static/page.css?v=<digest>``); those answers say ``immutable``, so a returning visitor's reload asks for
+the document alone. Revalidating them (``no-cache``) cost a round trip each, several in a row (the entry
+script, then pyodide.mjs, pyodide.asm.js, the wasm, the stdlib and the lock file, then our zip): measured
+with Chromium's latency emulation at 100 ms, a reload to "Python ready" took 2.08 s revalidating and 1.60 s
+with them all exact (about 1.5 s either way on loopback). The plain URLs stay served, revalidated, for other
+pages and tools; a digest that is not the current one (a page from another version of the server) is
+answered with today's file, not stored (``no-store``).
 
 Every answer here carries the headers that make the page cross-origin isolated (HTML Standard, "cross-origin
 isolation"): ``Cross-Origin-Opener-Policy: same-origin`` and ``Cross-Origin-Embedder-Policy: require-corp``,
@@ -155,9 +156,8 @@ def _cache_control(request: web.Request) -> str:
         return IMMUTABLE
     if _vendor_installed() and any(path.startswith(exact + "/") for exact in exact_vendor().values()):
         return IMMUTABLE
-    if "v" in request.query and path.startswith(
-        ("/py/", "/static/")
-    ):  # named with a digest: is it this one's?
+    # Named with a digest (``exact_urls``): immutable if it is the current one's.
+    if "v" in request.query and path.startswith(("/py/", "/static/")):
         current = python_archive()[1].strip('"') if path.startswith("/py/") else _static_digest(path)
         return IMMUTABLE if request.query["v"] == current else "no-store"
     return REVALIDATE
@@ -187,7 +187,8 @@ def exact_vendor() -> dict[str, str]:
 
 
 def exact_urls(html: str) -> str:
-    """``html`` with its assets' URLs made exact: the vendor folders by version, the sources' zip by content."""
+    """``html`` with its assets' URLs made exact: the vendor folders by version, the sources' zip and the entry
+    script by the zip's digest, ``/static/`` files by their own."""
     if _vendor_installed():
         for plain, exact in exact_vendor().items():
             html = html.replace(f'"{plain}/', f'"{exact}/')

@@ -152,8 +152,7 @@ async def pooled(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[asyncpg.Co
     """A connection of ``pool`` for the ``async with`` body; none free or made within ``timeout`` is
     ``DependencyUnavailable``. It goes back reset (asyncpg's reset also releases every advisory lock the
     session holds; the catalogue's pool only rolls back a transaction left open), or, when the reset fails,
-    asyncpg closes it: logged, not raised, since the body's outcome
-    is what the caller must see."""
+    asyncpg closes it: logged, not raised, since the body's outcome is what the caller must see."""
     try:
         connection = await pool.acquire(timeout=timeout)
     except TimeoutError as exc:
